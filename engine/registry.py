@@ -1,0 +1,74 @@
+"""`ModelRegistry`: the models resident in one process, built once at start-up and injected."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from engine.loading import LoadedModel, load_model
+
+log = logging.getLogger(__name__)
+
+
+class UnknownModelError(KeyError):
+    """A request named a model that is not configured in this deployment."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(name)
+        self.name = name
+        self.known = known
+
+    def __str__(self) -> str:
+        return f"unknown model {self.name!r}; this deployment serves {', '.join(self.known) or 'none'}"
+
+
+class ModelRegistry:
+    """Named models resident in this process.
+
+    Each model also carries a lock: synchronous endpoints run one forward pass per model at a
+    time on CPU, where parallel passes only fight over the same cores.
+    """
+
+    def __init__(self, models: Mapping[str, LoadedModel] | None = None) -> None:
+        self._models: dict[str, LoadedModel] = dict(models or {})
+        self._locks: dict[str, threading.Lock] = {name: threading.Lock() for name in self._models}
+
+    @classmethod
+    def load(cls, sources: Mapping[str, str], *, device: str, dtype: str, cache_dir: Path) -> ModelRegistry:
+        """Load every configured model (name -> source) and return the registry."""
+        models: dict[str, LoadedModel] = {}
+        for name, source in sources.items():
+            started = time.perf_counter()
+            models[name] = load_model(name, source, device=device, dtype=dtype, cache_dir=cache_dir)
+            log.info("model %s resident (%.1f s)", name, time.perf_counter() - started)
+        return cls(models)
+
+    def add(self, model: LoadedModel) -> None:
+        self._models[model.name] = model
+        self._locks[model.name] = threading.Lock()
+
+    def get(self, name: str) -> LoadedModel:
+        """Return a resident model, or raise `UnknownModelError`."""
+        try:
+            return self._models[name]
+        except KeyError:
+            raise UnknownModelError(name, sorted(self._models)) from None
+
+    def lock(self, name: str) -> threading.Lock:
+        self.get(name)
+        return self._locks[name]
+
+    def names(self) -> list[str]:
+        return sorted(self._models)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._models
+
+    def __iter__(self) -> Iterator[LoadedModel]:
+        return iter(self._models.values())
+
+    def __len__(self) -> int:
+        return len(self._models)

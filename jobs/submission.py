@@ -1,0 +1,110 @@
+"""Submitting jobs: the job record and the RQ message are written in one transaction.
+
+The API enqueues by import path (``workers.tasks.run_job``) and never imports the workers.
+An ``Idempotency-Key`` maps to the first job made with it, so a retried POST gets that job
+back; the same key with a different request body is a conflict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from redis import Redis
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from jobs.store import JobRecord, JobStore, new_job_id
+
+TASK_PATH = "workers.tasks.run_job"
+IDEMPOTENCY_PREFIX = "interp:idem:"
+
+
+class IdempotencyConflictError(Exception):
+    """The Idempotency-Key was already used for a different request."""
+
+    def __init__(self, key: str, job_id: str) -> None:
+        super().__init__(f"Idempotency-Key {key!r} was used for a different request (job {job_id})")
+        self.job_id = job_id
+
+
+def hash_request(kind: str, model: str, payload: dict[str, Any]) -> str:
+    canonical = json.dumps({"kind": kind, "model": model, "payload": payload}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class JobSubmitter:
+    """Put jobs on the per-model RQ queues.
+
+    Args:
+        rq_redis: a client with ``decode_responses=False``, as RQ requires.
+        store: the job store (its own decoded client).
+        job_timeout: seconds a worker may spend on one job before it is failed.
+    """
+
+    def __init__(self, rq_redis: Redis, store: JobStore, *, job_timeout: int) -> None:
+        self.rq_redis = rq_redis
+        self.store = store
+        self.job_timeout = job_timeout
+
+    def submit(
+        self,
+        *,
+        kind: str,
+        model: str,
+        queue: str,
+        payload: dict[str, Any],
+        idempotency_key: str | None = None,
+    ) -> tuple[JobRecord, bool]:
+        """Create and enqueue a job, or return the job an idempotency key already names.
+
+        Returns:
+            The job record and whether it was created by this call.
+        """
+        request_hash = hash_request(kind, model, payload)
+        job_id = new_job_id()
+        if idempotency_key is not None:
+            existing = self._claim_key(idempotency_key, job_id)
+            if existing is not None:
+                record = self.store.get(existing)
+                if record is not None:
+                    if record.request_hash != request_hash:
+                        raise IdempotencyConflictError(idempotency_key, existing)
+                    return record, False
+                # The earlier job has expired: the key now names the new one.
+                self.store.redis.set(IDEMPOTENCY_PREFIX + idempotency_key, job_id, ex=self.store.ttl_seconds)
+        rq_queue = Queue(queue, connection=self.rq_redis, serializer=JSONSerializer)
+        try:
+            mapping = self.store.initial_mapping(job_id, kind, model, request_hash)
+            with self.rq_redis.pipeline() as pipe:
+                pipe.multi()  # one MULTI/EXEC for record and message; RQ joins an open transaction
+                key = self.store.key(job_id)
+                pipe.hset(key, mapping=mapping)
+                pipe.expire(key, self.store.ttl_seconds)
+                rq_queue.enqueue_call(
+                    TASK_PATH,
+                    args=(job_id, kind, payload),
+                    job_id=job_id,
+                    timeout=self.job_timeout,
+                    result_ttl=60,  # the result lives in the job record, not in RQ
+                    failure_ttl=self.store.ttl_seconds,
+                    pipeline=pipe,
+                )
+                pipe.execute()
+        except Exception:
+            if idempotency_key is not None:
+                self.store.redis.delete(IDEMPOTENCY_PREFIX + idempotency_key)
+            raise
+        return JobRecord.from_hash(mapping), True
+
+    def _claim_key(self, key: str, job_id: str) -> str | None:
+        """Bind ``key`` to ``job_id``; return the job it already named, if any."""
+        if self.store.redis.set(IDEMPOTENCY_PREFIX + key, job_id, nx=True, ex=self.store.ttl_seconds):
+            return None
+        existing = self.store.redis.get(IDEMPOTENCY_PREFIX + key)
+        return str(existing) if existing is not None else None
+
+    def cancel_queued(self, queue: str, job_id: str) -> None:
+        """Take a queued job off its RQ queue (the record is already canceled)."""
+        Queue(queue, connection=self.rq_redis, serializer=JSONSerializer).remove(job_id)

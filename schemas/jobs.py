@@ -1,0 +1,59 @@
+"""Wire types of the job protocol: status, progress and one typed job view per kind."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from schemas.problems import Problem
+from schemas.scoring import ScoreResult
+
+
+class JobStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    canceled = "canceled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobStatus.succeeded, JobStatus.failed, JobStatus.canceled)
+
+
+class Progress(BaseModel):
+    fraction: float = Field(ge=0.0, le=1.0, description="Share of the work done, 0 to 1.")
+    stage: str = Field(description="What the job is doing now, e.g. `queued`, `scoring`, `done`.")
+
+
+class JobBase(BaseModel):
+    """Fields every job carries, whatever its kind."""
+
+    id: str
+    model: str
+    status: JobStatus
+    progress: Progress
+    created_at: datetime
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    expires_at: datetime | None = Field(
+        default=None, description="When the job and its result are deleted."
+    )
+    cancel_requested: bool = False
+    error: Problem | None = Field(default=None, description="Why the job failed or was canceled.")
+    links: dict[str, str] = Field(default_factory=dict, description="`self` and `cancel` URLs.")
+
+
+class ScoreJob(JobBase):
+    """A `POST /score` job."""
+
+    kind: Literal["score"] = "score"
+    result: ScoreResult | None = None
+
+
+# Later job kinds join this as a discriminated union on `kind`.
+Job = ScoreJob
+JOB_VIEWS: dict[str, type[JobBase]] = {"score": ScoreJob}

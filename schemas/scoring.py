@@ -1,0 +1,40 @@
+"""Wire types of `POST /score`: per-token log-probabilities of texts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+NonEmptyText = Annotated[str, Field(min_length=1)]
+
+
+class ScoreRequest(BaseModel):
+    """Score texts under a model: a batched forward pass run as a job."""
+
+    model: str | None = Field(default=None, description="Model name; the default model when omitted.")
+    texts: list[NonEmptyText] = Field(min_length=1, description="Texts to score.")
+    batch_size: int | None = Field(
+        default=None, ge=1, description="Texts per forward pass; a safe default when omitted."
+    )
+
+    model_config = {
+        "json_schema_extra": {"examples": [{"texts": ["The capital of France is Paris."]}]}
+    }
+
+
+class TokenScore(BaseModel):
+    id: int
+    text: str
+    logprob: float | None = Field(description="log p(token | previous tokens); null for the first.")
+
+
+class TextScoreView(BaseModel):
+    tokens: list[TokenScore]
+    total_logprob: float
+    mean_logprob: float | None = Field(description="Mean over tokens that have a log-probability.")
+
+
+class ScoreResult(BaseModel):
+    texts: list[TextScoreView]
+    elapsed_seconds: float

@@ -1,0 +1,95 @@
+"""The FastAPI application: `create_app` wires settings, resources, routes and error mapping.
+
+Run it with ``python -m service`` (uvicorn) or as part of the whole stack with
+``python -m service.stack``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import Depends, FastAPI
+from fastapi.routing import APIRoute
+from redis.exceptions import RedisError
+from starlette.concurrency import run_in_threadpool
+
+from engine.registry import ModelRegistry
+from schemas.settings import Settings
+from service.deps import require_api_key
+from service.limits import BodyGuard
+from service.problems import install_problem_handlers, problem_responses
+from service.routes import generate, health, jobs, models, score
+from service.state import AppState
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "0.1.0"
+DESCRIPTION = """Explain, steer, edit and erase inside transformer language models.
+
+Long work runs as jobs: a POST answers `202 Accepted` with `Location: /jobs/{id}`; poll that URL
+(optionally with `?wait=N` to long-poll) until `status` is `succeeded`, `failed` or `canceled`.
+Every error is `application/problem+json` (RFC 9457); `field` names the offending input."""
+
+
+def operation_id(route: APIRoute) -> str:
+    """Stable operationIds: the route function's name (``get_job``), not path-derived noise."""
+    return route.name
+
+
+async def reap_forever(state: AppState, interval: float) -> None:
+    """Fail jobs whose worker died, even when no client is polling them."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            reaped = await run_in_threadpool(state.store.reap_orphans)
+            if reaped:
+                log.warning("failed %d job(s) whose worker died: %s", len(reaped), ", ".join(reaped))
+        except RedisError as exc:
+            log.debug("reaper: redis unavailable: %s", exc)
+
+
+def create_app(settings: Settings | None = None, state: AppState | None = None) -> FastAPI:
+    """Build the application.
+
+    Args:
+        settings: configuration; read from the environment when omitted.
+        state: prebuilt resources (tests); built at start-up from ``settings`` when omitted.
+    """
+    settings = state.settings if state is not None else (settings or Settings())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        built = state
+        if built is None:
+            registry = ModelRegistry()
+            if settings.api_load_models:
+                registry = await run_in_threadpool(
+                    ModelRegistry.load, settings.models, device=settings.device, dtype=settings.dtype,
+                    cache_dir=settings.model_cache,
+                )
+            built = AppState.build(settings, registry)
+        app.state.interp = built
+        reaper = asyncio.create_task(reap_forever(built, settings.worker_heartbeat_seconds * 2))
+        try:
+            yield
+        finally:
+            reaper.cancel()
+
+    app = FastAPI(
+        title="Interpretability service",
+        version=API_VERSION,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+        dependencies=[Depends(require_api_key)],
+        # Every route can answer these; documenting them app-wide keeps FastAPI's own 422 shape out.
+        responses=problem_responses(401, 422, 500),
+    )
+    install_problem_handlers(app, retry_after_seconds=settings.retry_after_seconds)
+    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
+    for module in (health, models, generate, score, jobs):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,152 @@
+"""Every error as RFC 9457 `application/problem+json`, with the right status and field.
+
+Routes raise `ProblemError`; library exceptions (validation, Redis down, unknown routes) are
+mapped here, once. A 500 is a bug: it is logged with its traceback and answered as a problem.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from engine.registry import UnknownModelError
+from schemas.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem
+
+log = logging.getLogger(__name__)
+
+
+class ProblemError(Exception):
+    """An error to answer as a problem.
+
+    Args:
+        status: the HTTP status (4xx for the client's mistakes).
+        title: short, stable summary of the problem type.
+        detail: what went wrong with this request, and what to do.
+        field: the offending request field, when there is one.
+        headers: extra response headers (``Retry-After``).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.field = field
+        self.headers = headers or {}
+        self.extra = extra
+
+
+def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        problem.model_dump(exclude_none=True),
+        status_code=problem.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def field_path(loc: tuple[int | str, ...] | list[int | str]) -> str:
+    """``("body", "texts", 0)`` -> ``texts.0``: the field as the client wrote it."""
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def slug(title: str) -> str:
+    return "urn:interp:problem:" + title.lower().replace(" ", "-")
+
+
+def install_problem_handlers(app: FastAPI, *, retry_after_seconds: int) -> None:
+    """Register the exception handlers that turn every error into a problem."""
+
+    async def on_problem(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ProblemError)
+        problem = Problem(type=slug(exc.title), title=exc.title, status=exc.status, detail=exc.detail,
+                          field=exc.field, instance=request.url.path, **exc.extra)
+        return problem_response(problem, exc.headers)
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = [
+            FieldError(field=field_path(e.get("loc", ())), message=e.get("msg", "invalid"), type=e.get("type"))
+            for e in exc.errors()
+        ]
+        first = errors[0] if errors else FieldError(field="body", message="invalid request")
+        problem = Problem(
+            type=slug("Invalid request"), title="Invalid request", status=422,
+            detail=f"{first.field}: {first.message}", field=first.field, errors=errors,
+            instance=request.url.path,
+        )
+        return problem_response(problem)
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        title = {404: "Not found", 405: "Method not allowed", 413: "Request too large"}.get(
+            exc.status_code, "HTTP error")
+        problem = Problem(type=slug(title), title=title, status=exc.status_code, detail=str(exc.detail),
+                          instance=request.url.path)
+        return problem_response(problem, dict(exc.headers or {}))
+
+    async def on_unknown_model(request: Request, exc: Exception) -> JSONResponse:
+        problem = Problem(type=slug("Unknown model"), title="Unknown model", status=404, detail=str(exc),
+                          field="model", instance=request.url.path)
+        return problem_response(problem)
+
+    async def on_redis_down(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("redis unavailable: %s", exc)
+        problem = Problem(
+            type=slug("Service unavailable"), title="Service unavailable", status=503,
+            detail="the job store (Redis) is not answering; retry shortly", instance=request.url.path,
+        )
+        return problem_response(problem, {"Retry-After": str(retry_after_seconds)})
+
+    async def on_bug(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error on %s", request.url.path, exc_info=exc)
+        problem = Problem(type=slug("Internal error"), title="Internal error", status=500,
+                          detail=f"{type(exc).__name__}: this is a bug; please report it",
+                          instance=request.url.path)
+        return problem_response(problem)
+
+    app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(UnknownModelError, on_unknown_model)
+    app.add_exception_handler(RedisConnectionError, on_redis_down)
+    app.add_exception_handler(RedisTimeoutError, on_redis_down)
+    app.add_exception_handler(Exception, on_bug)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries documenting problem answers for the given statuses."""
+    descriptions = {
+        400: "Bad request", 401: "Missing or invalid API key", 404: "Unknown model, job or route",
+        409: "Conflict with the resource's state", 413: "Request body too large",
+        422: "Invalid request; `field` names the offending field",
+        500: "A bug: reported as a problem, never as a bare traceback",
+        503: "Redis or a worker is unavailable; retry after `Retry-After` seconds",
+    }
+    return {
+        status: {
+            "model": Problem,
+            "description": descriptions.get(status, "Error"),
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }

@@ -1,0 +1,84 @@
+"""Job status (with long-poll) and cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+
+from jobs.store import JobRecord
+from schemas.jobs import Job, JobStatus
+from service.deps import StateDep
+from service.jobviews import job_view
+from service.problems import ProblemError, problem_responses
+
+router = APIRouter(tags=["jobs"])
+
+JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="The job id from the 202 response.")]
+
+
+def _not_found(job_id: str) -> ProblemError:
+    return ProblemError(404, "Unknown job", f"no job {job_id!r} (it never existed or has expired)",
+                        field="job_id")
+
+
+@router.get(
+    "/jobs/{job_id}",
+    response_model=Job,
+    summary="Job status, progress and result",
+    responses=problem_responses(401, 404, 422, 503),
+)
+async def get_job(
+    job_id: JobId,
+    state: StateDep,
+    response: Response,
+    wait: Annotated[float, Query(ge=0, description="Wait up to this many seconds for the job to end "
+                                 "(long-poll; capped by the server).")] = 0.0,
+) -> Job:
+    deadline = time.monotonic() + min(wait, state.settings.max_wait_seconds)
+    record = state.store.get(job_id)
+    delay = 0.02
+    while record is not None and not record.status.terminal and time.monotonic() < deadline:
+        await asyncio.sleep(min(delay, max(deadline - time.monotonic(), 0.0)))
+        delay = min(delay * 1.5, 0.25)
+        record = state.store.get(job_id)
+    if record is None:
+        raise _not_found(job_id)
+    if not record.status.terminal:
+        response.headers["Retry-After"] = str(state.settings.retry_after_seconds)
+    return _view(record)
+
+
+@router.post(
+    "/jobs/{job_id}/cancel",
+    response_model=Job,
+    status_code=202,
+    summary="Cancel a job (cooperative: a running job stops at its next batch)",
+    responses=problem_responses(401, 404, 409, 422, 503),
+)
+def cancel_job(job_id: JobId, state: StateDep) -> Job:
+    record = state.store.get(job_id)
+    if record is None:
+        raise _not_found(job_id)
+    if record.status.terminal:
+        raise ProblemError(409, "Job already ended", f"job {job_id} is {record.status.value}; nothing to cancel",
+                           field="job_id")
+    state.store.request_cancel(job_id)
+    if record.status is JobStatus.queued and state.store.finish(
+        job_id, JobStatus.canceled,
+        error={"type": "urn:interp:problem:canceled", "title": "Canceled", "status": 409,
+               "detail": "the job was canceled before it started"},
+    ):
+        state.submitter.cancel_queued(state.settings.queue_name(record.model), job_id)
+    updated = state.store.get(job_id)
+    if updated is None:
+        raise _not_found(job_id)
+    return _view(updated)
+
+
+def _view(record: JobRecord) -> Job:
+    view = job_view(record)
+    assert isinstance(view, Job)
+    return view

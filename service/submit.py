@@ -1,0 +1,26 @@
+"""Submitting a job from a route: queue choice, worker check, idempotency conflicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobs.store import JobRecord
+from jobs.submission import IdempotencyConflictError
+from service.problems import ProblemError
+from service.state import AppState
+
+
+def submit_job(
+    state: AppState, *, kind: str, model: str, payload: dict[str, Any], idempotency_key: str | None
+) -> tuple[JobRecord, bool]:
+    """Enqueue a job on the model's queue; 503 when no worker serves the model, 409 on key reuse."""
+    if not state.directory.live(model):
+        # Accepting work that nobody can run would leave it queued with no end in sight.
+        raise ProblemError(503, "No worker", f"no live worker serves model {model!r}; retry shortly",
+                           headers={"Retry-After": str(state.settings.retry_after_seconds * 5)})
+    try:
+        return state.submitter.submit(kind=kind, model=model, queue=state.settings.queue_name(model),
+                                      payload=payload, idempotency_key=idempotency_key)
+    except IdempotencyConflictError as exc:
+        raise ProblemError(409, "Idempotency conflict", str(exc), field="Idempotency-Key",
+                           job_id=exc.job_id) from exc
