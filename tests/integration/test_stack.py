@@ -91,6 +91,28 @@ def test_a_score_job_runs_on_the_worker_and_matches_the_model_computed_here(stac
     assert torch.allclose(torch.tensor([t["logprob"] for t in served[1:]]), expected, atol=1e-4)
 
 
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        (b'{"model": "nope", "texts": ["a"]}', 404, "model"),
+        (b'{"texts": ["ok", ""]}', 422, "texts.1"),
+        (b'{"texts": ["ok"], "batch_size": "many"}', 422, "batch_size"),
+        (b'{"texts": ', 422, None),
+        (b'{"texts": ["' + b"x" * 2_000_000 + b'"]}', 413, "body"),
+    ],
+)
+def test_bad_input_gets_a_problem_with_the_status_and_the_field(
+    stack: RunningStack, body: bytes, status: int, field: str | None
+) -> None:
+    reply = httpx.post(f"{stack.base_url}/score", content=body, timeout=30)
+    assert reply.status_code == status, reply.text
+    assert reply.headers["content-type"] == "application/problem+json"
+    problem = reply.json()
+    assert problem["status"] == status and problem["title"] and problem["detail"]
+    if field is not None:
+        assert problem["field"] == field
+
+
 def test_the_same_idempotency_key_returns_the_same_job(stack: RunningStack) -> None:
     headers = {"Idempotency-Key": f"it-{time.time_ns()}"}
     first = httpx.post(f"{stack.base_url}/score", json={"texts": ["a b c"]}, headers=headers, timeout=10)
