@@ -14,6 +14,7 @@ from typing import Literal
 import torch
 
 from engine.loading import LoadedModel
+from engine.prompts import decode
 
 
 @dataclass(frozen=True)
@@ -103,5 +104,5 @@ def generate(lm: LoadedModel, prompt_ids: Sequence[int], params: SamplingParams)
             break  # no forward pass for a token nobody will read
         step = torch.tensor([[next_id]], device=lm.device)
         out = lm.model(input_ids=step, past_key_values=out.past_key_values, use_cache=True)
-    text = lm.tokenizer.decode(generated, skip_special_tokens=True)
+    text = decode(lm.tokenizer, generated, skip_special_tokens=True)
     return GenerationOutput(token_ids=generated, text=text, finish_reason=finish)

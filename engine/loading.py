@@ -16,6 +16,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
@@ -142,7 +143,7 @@ def convert_gguf_(gguf_path: Path, target: Path) -> Path:
             gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32
         )
         # The weights are already dequantised; drop the GGUF quantizer so they can be saved.
-        model.hf_quantizer = None
+        setattr(model, "hf_quantizer", None)  # noqa: B010 (typed as a module attribute)
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         model.save_pretrained(tmp)
@@ -176,12 +177,14 @@ def load_model(name: str, source: str, *, device: str, dtype: str, cache_dir: Pa
     torch_dtype = resolve_dtype(dtype, torch_device)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, local_files_only=True)
+        model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(
+            path, dtype=torch_dtype, local_files_only=True
+        )
     except OSError as exc:
         raise ModelLoadError(
             f"cannot load model {name!r} from {source!r} without network access: {exc}"
         ) from exc
-    model.to(torch_device)
+    model = cast(PreTrainedModel, cast(Any, model).to(torch_device))
     model.eval()
     # Inference only: attribution needs gradients with respect to inputs, never parameters.
     model.requires_grad_(False)

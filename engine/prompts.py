@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, cast
 
 from transformers import PreTrainedTokenizerBase
 
@@ -44,7 +45,7 @@ def encode_prompt(
         encoded = tokenizer.apply_chat_template(
             list(messages), add_generation_prompt=True, tokenize=True, return_dict=True
         )
-        ids = list(encoded["input_ids"])
+        ids = list(cast(dict[str, Any], encoded)["input_ids"])
     else:
         ids = list(tokenizer(prompt or "")["input_ids"])
     if not ids:
@@ -52,3 +53,10 @@ def encode_prompt(
     if len(ids) > max_tokens:
         raise PromptTooLongError(len(ids), max_tokens)
     return ids
+
+
+def decode(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int], *, skip_special_tokens: bool = False) -> str:
+    """Decode token ids to text (typed: ``decode`` of a list always returns one string)."""
+    text = tokenizer.decode(list(ids), skip_special_tokens=skip_special_tokens)
+    assert isinstance(text, str)
+    return text

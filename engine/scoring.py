@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from engine.loading import LoadedModel
+from engine.prompts import decode
 
 #: Called after each batch with (texts done, texts in all); may raise to stop the work.
 BatchCallback = Callable[[int, int], None]
@@ -89,7 +90,7 @@ def score_texts(
             ids = encoded[i]
             results[i] = TextScore(
                 token_ids=ids,
-                tokens=[lm.tokenizer.decode([t]) for t in ids],
+                tokens=[decode(lm.tokenizer, [t]) for t in ids],
                 logprobs=[None, *values],
                 total_logprob=float(sum(values)),
             )

@@ -8,7 +8,7 @@ stops beating; its key expires within the TTL and its running job is then failed
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from redis import Redis
 
@@ -47,7 +47,7 @@ class WorkerDirectory:
 
     def live(self, model: str) -> list[dict[str, Any]]:
         """Heartbeat payloads of the live workers for ``model``; forgets the dead ones."""
-        names = sorted(self.redis.smembers(MODEL_WORKERS_PREFIX + model))
+        names = sorted(cast(set[str], self.redis.smembers(MODEL_WORKERS_PREFIX + model)))
         if not names:
             return []
         payloads = self.redis.mget([WORKER_PREFIX + name for name in names])

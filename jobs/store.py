@@ -13,7 +13,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from redis import Redis
 
@@ -146,13 +146,17 @@ class JobStore:
 
     def get(self, job_id: str) -> JobRecord | None:
         """Read a job, first failing it if it is running on a worker that has died."""
-        raw = self.redis.hgetall(self.key(job_id))
+        raw = self._read(job_id)
         if not raw:
             return None
         record = JobRecord.from_hash(raw)
         if record.status is JobStatus.running and self.reap_if_orphaned(job_id):
-            record = JobRecord.from_hash(self.redis.hgetall(self.key(job_id)))
+            record = JobRecord.from_hash(self._read(job_id))
         return record
+
+    def _read(self, job_id: str) -> dict[str, str]:
+        # The client decodes responses, so every key and value is a str.
+        return cast(dict[str, str], self.redis.hgetall(self.key(job_id)))
 
     def claim(self, job_id: str, worker: str) -> bool:
         """Move a queued job to running on ``worker``; False when it was canceled meanwhile."""
@@ -213,4 +217,5 @@ class JobStore:
 
     def reap_orphans(self) -> list[str]:
         """Fail every running job whose worker has died; returns their ids."""
-        return [job_id for job_id in self.redis.smembers(RUNNING_SET) if self.reap_if_orphaned(job_id)]
+        running = cast(set[str], self.redis.smembers(RUNNING_SET))
+        return [job_id for job_id in running if self.reap_if_orphaned(job_id)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, cast
 
 from redis import Redis
 from rq import Queue
@@ -80,7 +80,7 @@ class JobSubmitter:
             with self.rq_redis.pipeline() as pipe:
                 pipe.multi()  # one MULTI/EXEC for record and message; RQ joins an open transaction
                 key = self.store.key(job_id)
-                pipe.hset(key, mapping=mapping)
+                pipe.hset(key, mapping=cast(Any, mapping))
                 pipe.expire(key, self.store.ttl_seconds)
                 rq_queue.enqueue_call(
                     TASK_PATH,

@@ -13,7 +13,9 @@ from workers.runtime import WorkerRuntime
 DEFAULT_BATCH_SIZE = 8
 
 
-def run_score(runtime: WorkerRuntime, context: JobContext, model: str, payload: dict[str, Any]) -> dict[str, Any]:
+def run_score(
+    runtime: WorkerRuntime, context: JobContext, model: str, payload: dict[str, Any]
+) -> dict[str, Any]:
     """Score the request's texts on a resident model and return a `ScoreResult` as JSON."""
     request = ScoreRequest.model_validate(payload)
     lm = runtime.registry.get(model)

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
 from engine.generation import SamplingParams, generate
-from engine.prompts import EmptyPromptError, PromptTooLongError, encode_prompt
+from engine.prompts import EmptyPromptError, PromptTooLongError, decode, encode_prompt
 from schemas.generation import GeneratedToken, GenerateRequest, GenerateResponse, Usage
 from service.deps import StateDep, resolve_model
 from service.problems import ProblemError, problem_responses
@@ -54,7 +54,7 @@ async def generate_text(body: GenerateRequest, state: StateDep) -> GenerateRespo
         return GenerateResponse(
             model=name,
             text=output.text,
-            tokens=[GeneratedToken(id=t, text=lm.tokenizer.decode([t])) for t in output.token_ids],
+            tokens=[GeneratedToken(id=t, text=decode(lm.tokenizer, [t])) for t in output.token_ids],
             finish_reason=output.finish_reason,
             usage=Usage(prompt_tokens=len(prompt_ids), completion_tokens=len(output.token_ids)),
             elapsed_seconds=time.perf_counter() - started,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from engine.variant_store import list_variants
@@ -21,7 +23,7 @@ def list_models(state: StateDep) -> ModelList:
         variants = [VariantInfo(**v) for v in list_variants(state.settings.variant_store, name)]
         if name in state.registry:
             lm = state.registry.get(name)
-            shape = {
+            shape: dict[str, Any] = {
                 "architecture": lm.architecture, "n_layers": lm.n_layers, "hidden_size": lm.hidden_size,
                 "vocab_size": int(lm.model.config.vocab_size),
                 "n_parameters": sum(p.numel() for p in lm.model.parameters()),

@@ -45,14 +45,14 @@ def test_results_come_back_in_the_callers_order_with_their_own_tokens() -> None:
 def test_the_batch_callback_sees_progress_and_can_stop_the_work() -> None:
     seen: list[tuple[int, int]] = []
 
-    class Stop(Exception):
+    class StopError(Exception):
         pass
 
     def on_batch(done: int, total: int) -> None:
         seen.append((done, total))
         if done >= 2:
-            raise Stop
+            raise StopError
 
-    with pytest.raises(Stop):
+    with pytest.raises(StopError):
         score_texts(tiny_lm(), TEXTS, batch_size=1, on_batch=on_batch)
     assert seen == [(1, 5), (2, 5)]

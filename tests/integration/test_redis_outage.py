@@ -12,7 +12,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.harness import LoggedProcess, base_env, free_port, python_module, start_redis, wait_ready
+from tests.integration.harness import (
+    LoggedProcess,
+    base_env,
+    free_port,
+    python_module,
+    start_redis,
+    wait_ready,
+)
 
 pytestmark = pytest.mark.integration
 
