@@ -32,10 +32,10 @@ redis.call('SADD', KEYS[2], ARGV[3])
 return 1
 """
 
-# Finish a job once: running (or queued, for a cancel) -> a terminal state.
+# Finish a job once: from one of the states in ARGV[9] (comma-separated) -> a terminal state.
 _FINISH = """
 local status = redis.call('HGET', KEYS[1], 'status')
-if status ~= 'running' and status ~= 'queued' then return 0 end
+if not status or not string.find(',' .. ARGV[9] .. ',', ',' .. status .. ',', 1, true) then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'ended_at', ARGV[2], 'expires_at', ARGV[3],
            'stage', ARGV[4])
 if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'result', ARGV[5]) end
@@ -43,6 +43,13 @@ if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[6]) end
 if ARGV[1] == 'succeeded' then redis.call('HSET', KEYS[1], 'fraction', '1') end
 redis.call('EXPIRE', KEYS[1], ARGV[7])
 redis.call('SREM', KEYS[2], ARGV[8])
+return 1
+"""
+
+# Progress only for a job that is still running (never resurrects an expired or ended record).
+_PROGRESS = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+redis.call('HSET', KEYS[1], 'fraction', ARGV[1], 'stage', ARGV[2])
 return 1
 """
 
@@ -124,6 +131,7 @@ class JobStore:
         self._claim = redis.register_script(_CLAIM)
         self._finish = redis.register_script(_FINISH)
         self._reap = redis.register_script(_REAP)
+        self._progress = redis.register_script(_PROGRESS)
 
     @staticmethod
     def key(job_id: str) -> str:
@@ -163,7 +171,7 @@ class JobStore:
         return bool(self._claim(keys=[self.key(job_id), RUNNING_SET], args=[repr(time.time()), worker, job_id]))
 
     def set_progress(self, job_id: str, fraction: float, stage: str) -> None:
-        self.redis.hset(self.key(job_id), mapping={"fraction": repr(min(max(fraction, 0.0), 1.0)), "stage": stage})
+        self._progress(keys=[self.key(job_id)], args=[repr(min(max(fraction, 0.0), 1.0)), stage])
 
     def cancel_requested(self, job_id: str) -> bool:
         return self.redis.hget(self.key(job_id), "cancel_requested") == "1"
@@ -178,8 +186,14 @@ class JobStore:
         *,
         result: dict[str, Any] | None = None,
         error: dict[str, Any] | None = None,
+        only_from: tuple[JobStatus, ...] = (JobStatus.running, JobStatus.queued),
     ) -> bool:
-        """Move a job to a terminal state once; False when it had already ended."""
+        """Move a job to a terminal state once; False when it had already ended.
+
+        Args:
+            only_from: the states it may be finished from; the API cancels with ``(queued,)`` so
+                that a job a worker claimed meanwhile is left to stop at its next batch.
+        """
         now = time.time()
         return bool(
             self._finish(
@@ -193,6 +207,7 @@ class JobStore:
                     json.dumps(error) if error is not None else "",
                     self.ttl_seconds,
                     job_id,
+                    ",".join(s.value for s in only_from),
                 ],
             )
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from typing import Any, cast
 
 from redis import Redis
@@ -67,7 +68,7 @@ class JobSubmitter:
         if idempotency_key is not None:
             existing = self._claim_key(idempotency_key, job_id)
             if existing is not None:
-                record = self.store.get(existing)
+                record = self._wait_for_record(existing)
                 if record is not None:
                     if record.request_hash != request_hash:
                         raise IdempotencyConflictError(idempotency_key, existing)
@@ -97,6 +98,17 @@ class JobSubmitter:
                 self.store.redis.delete(IDEMPOTENCY_PREFIX + idempotency_key)
             raise
         return JobRecord.from_hash(mapping), True
+
+    def _wait_for_record(self, job_id: str, timeout: float = 0.5) -> JobRecord | None:
+        """The job a key names. The key is bound before the record is written and the record
+        always outlives the key, so a key without a record is a submission in flight: wait briefly.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            record = self.store.get(job_id)
+            if record is not None or time.monotonic() >= deadline:
+                return record
+            time.sleep(0.02)
 
     def _claim_key(self, key: str, job_id: str) -> str | None:
         """Bind ``key`` to ``job_id``; return the job it already named, if any."""

@@ -84,12 +84,14 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
         description=DESCRIPTION,
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
-        dependencies=[Depends(require_api_key)],
         # Every route can answer these; documenting them app-wide keeps FastAPI's own 422 shape out.
-        responses=problem_responses(401, 422, 500),
+        responses=problem_responses(422, 500),
     )
     install_problem_handlers(app, retry_after_seconds=settings.retry_after_seconds)
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
-    for module in (health, models, generate, score, jobs):
-        app.include_router(module.router)
+    # Liveness and readiness probes carry no key; every other route requires one when keys are set.
+    app.include_router(health.router)
+    for module in (models, generate, score, jobs):
+        app.include_router(module.router, dependencies=[Depends(require_api_key)],
+                           responses=problem_responses(401))
     return app

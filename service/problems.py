@@ -85,7 +85,9 @@ def install_problem_handlers(app: FastAPI, *, retry_after_seconds: int) -> None:
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         errors = [
-            FieldError(field=field_path(e.get("loc", ())), message=e.get("msg", "invalid"), type=e.get("type"))
+            # A body that is not JSON at all has loc ("body", <character offset>): the field is the body.
+            FieldError(field="body" if e.get("type") == "json_invalid" else field_path(e.get("loc", ())),
+                       message=e.get("msg", "invalid"), type=e.get("type"))
             for e in exc.errors()
         ]
         first = errors[0] if errors else FieldError(field="body", message="invalid request")

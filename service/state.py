@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from redis import Redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from engine.registry import ModelRegistry
 from jobs.directory import WorkerDirectory
@@ -37,7 +39,10 @@ class AppState:
         if settings.redis_url is None:
             raise RuntimeError("INTERP_REDIS_URL is not set (the stack launcher sets it)")
         timeout = settings.redis_timeout_seconds
-        options = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "health_check_interval": 10}
+        # One quick retry (a connection reset after a Redis restart), not redis-py's default three
+        # with backoff: when Redis is down the client should get its 503 at once.
+        options = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "health_check_interval": 10,
+                   "retry": Retry(ExponentialBackoff(cap=0.05, base=0.01), 1)}
         redis = Redis.from_url(settings.redis_url, decode_responses=True, **options)
         rq_redis = Redis.from_url(settings.redis_url, **options)
         store = JobStore(redis, ttl_seconds=settings.job_ttl_seconds)

@@ -15,6 +15,7 @@ from typing import Any
 
 import fakeredis
 import torch
+from pydantic_settings import BaseSettings
 from redis import Redis
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -90,6 +91,15 @@ def tiny_registry() -> ModelRegistry:
     return ModelRegistry({TINY_MODEL: tiny_lm()})
 
 
+class IsolatedSettings(Settings):
+    """`Settings` that read only their arguments: no ``INTERP_*`` variable leaks into a test."""
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: Any,
+                                   *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        return (init_settings,)
+
+
 def tiny_settings(tmp_path: Path, **overrides: Any) -> Settings:
     """Settings naming only the tiny model, with every path under ``tmp_path``."""
     values: dict[str, Any] = {
@@ -101,7 +111,7 @@ def tiny_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "dtype": "float32",
         **overrides,
     }
-    return Settings(**values)
+    return IsolatedSettings(**values)
 
 
 def fake_clients() -> tuple[Redis, Redis]:
@@ -138,7 +148,7 @@ def queued_job(store: JobStore, *, model: str = TINY_MODEL, kind: str = "score",
     from jobs.submission import hash_request
 
     job_id = new_job_id()
-    mapping = store.initial_mapping(job_id, kind, model, hash_request(kind, model, payload or {}))
+    mapping: dict[Any, Any] = store.initial_mapping(job_id, kind, model, hash_request(kind, model, payload or {}))
     store.redis.hset(store.key(job_id), mapping=mapping)
     store.redis.expire(store.key(job_id), store.ttl_seconds)
     return job_id

@@ -7,6 +7,7 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from jobs.store import JobRecord
 from schemas.jobs import Job, JobStatus
@@ -38,12 +39,13 @@ async def get_job(
                                  "(long-poll; capped by the server).")] = 0.0,
 ) -> Job:
     deadline = time.monotonic() + min(wait, state.settings.max_wait_seconds)
-    record = state.store.get(job_id)
+    # Redis calls block: run them off the event loop, or one slow Redis stalls every request.
+    record = await run_in_threadpool(state.store.get, job_id)
     delay = 0.02
     while record is not None and not record.status.terminal and time.monotonic() < deadline:
         await asyncio.sleep(min(delay, max(deadline - time.monotonic(), 0.0)))
         delay = min(delay * 1.5, 0.25)
-        record = state.store.get(job_id)
+        record = await run_in_threadpool(state.store.get, job_id)
     if record is None:
         raise _not_found(job_id)
     if not record.status.terminal:
@@ -67,7 +69,7 @@ def cancel_job(job_id: JobId, state: StateDep) -> Job:
                            field="job_id")
     state.store.request_cancel(job_id)
     if record.status is JobStatus.queued and state.store.finish(
-        job_id, JobStatus.canceled,
+        job_id, JobStatus.canceled, only_from=(JobStatus.queued,),
         error={"type": "urn:interp:problem:canceled", "title": "Canceled", "status": 409,
                "detail": "the job was canceled before it started"},
     ):

@@ -94,12 +94,39 @@ def test_a_failed_job_keeps_its_problem(store: JobStore) -> None:
 
 
 @pytest.mark.parametrize(("reported", "stored"), [(-0.5, 0.0), (0.25, 0.25), (1.0, 1.0), (7.0, 1.0)])
-def test_progress_is_clamped_to_the_unit_interval(store: JobStore, reported: float, stored: float) -> None:
+def test_progress_is_clamped_to_the_unit_interval(
+    store: JobStore, directory: WorkerDirectory, reported: float, stored: float
+) -> None:
+    directory.beat("w1", {"models": {}})
     job_id = queued_job(store)
+    store.claim(job_id, "w1")
     store.set_progress(job_id, reported, "scoring")
     record = store.get(job_id)
     assert record is not None
     assert (record.fraction, record.stage) == (stored, "scoring")
+
+
+def test_progress_never_touches_a_job_that_is_not_running(store: JobStore) -> None:
+    ended = queued_job(store)
+    store.claim(ended, "w1")
+    store.finish(ended, JobStatus.succeeded, result={"ok": True})
+    store.set_progress(ended, 0.5, "late")
+    record = store.get(ended)
+    assert record is not None and (record.fraction, record.stage) == (1.0, "done")
+
+    store.set_progress("gone", 0.5, "late")  # an expired record is not resurrected as a partial hash
+    assert store.redis.exists(store.key("gone")) == 0
+
+
+def test_a_cancel_meant_for_a_queued_job_does_not_end_one_a_worker_just_claimed(
+    store: JobStore, directory: WorkerDirectory
+) -> None:
+    directory.beat("w1", {"models": {}})
+    job_id = queued_job(store)
+    store.claim(job_id, "w1")
+    assert not store.finish(job_id, JobStatus.canceled, only_from=(JobStatus.queued,))
+    record = store.get(job_id)
+    assert record is not None and record.status is JobStatus.running
 
 
 def test_cancel_is_only_a_request_until_the_job_finishes(store: JobStore, directory: WorkerDirectory) -> None:
