@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 from redis import Redis
@@ -54,7 +54,7 @@ return 1
 """
 
 # running with a dead worker -> failed. The worker's heartbeat key is the proof of life.
-_REAP = """
+REAP_SCRIPT = _REAP = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then redis.call('SREM', KEYS[2], ARGV[6]) return 0 end
 if status ~= 'running' then return 0 end
@@ -84,10 +84,18 @@ class JobRecord:
     expires_at: float | None = None
     worker: str | None = None
     cancel_requested: bool = False
-    result: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
+    result_json: str | None = None
+    error_json: str | None = None
     request_hash: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def result(self) -> dict[str, Any] | None:
+        # Kept as the stored JSON text: the API splices it into responses without parsing it.
+        return json.loads(self.result_json) if self.result_json else None
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        return json.loads(self.error_json) if self.error_json else None
 
     @classmethod
     def from_hash(cls, raw: dict[str, str]) -> JobRecord:
@@ -107,10 +115,23 @@ class JobRecord:
             expires_at=number("expires_at"),
             worker=raw.get("worker") or None,
             cancel_requested=raw.get("cancel_requested") == "1",
-            result=json.loads(raw["result"]) if raw.get("result") else None,
-            error=json.loads(raw["error"]) if raw.get("error") else None,
+            result_json=raw.get("result") or None,
+            error_json=raw.get("error") or None,
             request_hash=raw.get("request_hash") or None,
         )
+
+
+def reap_args(job_id: str, ttl_seconds: int) -> list[str | int]:
+    """Arguments of the reap script: failing now, with a `worker-lost` problem."""
+    now = time.time()
+    problem = {
+        "type": "urn:interp:problem:worker-lost",
+        "title": "Worker lost",
+        "status": 500,
+        "detail": "the worker running this job stopped sending heartbeats (it crashed or was "
+        "killed); submit the job again",
+    }
+    return [WORKER_PREFIX, repr(now), repr(now + ttl_seconds), json.dumps(problem), ttl_seconds, job_id]
 
 
 def new_job_id() -> str:
@@ -214,21 +235,7 @@ class JobStore:
 
     def reap_if_orphaned(self, job_id: str) -> bool:
         """Fail a running job whose worker no longer sends heartbeats. True if it did."""
-        now = time.time()
-        problem = {
-            "type": "urn:interp:problem:worker-lost",
-            "title": "Worker lost",
-            "status": 500,
-            "detail": "the worker running this job stopped sending heartbeats (it crashed or was "
-            "killed); submit the job again",
-        }
-        return bool(
-            self._reap(
-                keys=[self.key(job_id), RUNNING_SET],
-                args=[WORKER_PREFIX, repr(now), repr(now + self.ttl_seconds), json.dumps(problem),
-                      self.ttl_seconds, job_id],
-            )
-        )
+        return bool(self._reap(keys=[self.key(job_id), RUNNING_SET], args=reap_args(job_id, self.ttl_seconds)))
 
     def reap_orphans(self) -> list[str]:
         """Fail every running job whose worker has died; returns their ids."""

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
 
     models: dict[str, str] = Field(default_factory=lambda: {DEFAULT_MODEL_NAME: BUILTIN_SMOLLM2})
     device: str = "auto"
+    # CPU threads for torch in a worker; None lets torch use every core. The stack launcher leaves
+    # one core to the API and Redis, so polling stays fast while a job computes.
+    torch_threads: int | None = Field(default=None, ge=1)
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
     redis_url: str | None = None
     data_dir: Path = Field(default_factory=_default_data_dir)

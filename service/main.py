@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -72,6 +73,10 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
                 )
             built = AppState.build(settings, registry)
         app.state.interp = built
+        # Everything allocated so far (torch, transformers, the model) lives as long as the process:
+        # move it out of the cyclic GC's reach, or a full collection pauses every request for ~1 s.
+        gc.collect()
+        gc.freeze()
         reaper = asyncio.create_task(reap_forever(built, settings.worker_heartbeat_seconds * 2))
         try:
             yield

@@ -99,6 +99,9 @@ class Stack:
             wait_for_port(port, 10)
             self.env["INTERP_REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
             say(f"embedded Redis at redis://127.0.0.1:{port}/0 (data in {redis_dir})")
+        if "INTERP_TORCH_THREADS" not in self.env and (os.cpu_count() or 1) > 1:
+            # API, Redis and the worker share this machine: keep one core for the first two.
+            self.env["INTERP_TORCH_THREADS"] = str((os.cpu_count() or 2) - 1)
         self.spawn("worker", [sys.executable, "-m", "workers"])
         self.spawn("api", [sys.executable, "-m", "service"])
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from typing import Any
 
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from engine.registry import ModelRegistry
 from jobs.directory import WorkerDirectory
+from jobs.reader import AsyncJobReader
 from jobs.store import JobStore
 from jobs.submission import JobSubmitter
 from schemas.settings import Settings
@@ -33,6 +38,9 @@ class AppState:
     store: JobStore
     submitter: JobSubmitter
     directory: WorkerDirectory
+    reader: AsyncJobReader
+    # model -> monotonic time until which a live worker was last confirmed (see has_worker)
+    _worker_seen_until: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def build(cls, settings: Settings, registry: ModelRegistry) -> AppState:
@@ -41,11 +49,14 @@ class AppState:
         timeout = settings.redis_timeout_seconds
         # One quick retry (a connection reset after a Redis restart), not redis-py's default three
         # with backoff: when Redis is down the client should get its 503 at once.
-        options = {"socket_timeout": timeout, "socket_connect_timeout": timeout, "health_check_interval": 10,
-                   "retry": Retry(ExponentialBackoff(cap=0.05, base=0.01), 1)}
-        redis = Redis.from_url(settings.redis_url, decode_responses=True, **options)
-        rq_redis = Redis.from_url(settings.redis_url, **options)
+        options: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout,
+                                   "health_check_interval": 10}
+        backoff = ExponentialBackoff(cap=0.05, base=0.01)
+        redis = Redis.from_url(settings.redis_url, decode_responses=True, retry=Retry(backoff, 1), **options)
+        rq_redis = Redis.from_url(settings.redis_url, retry=Retry(backoff, 1), **options)
         store = JobStore(redis, ttl_seconds=settings.job_ttl_seconds)
+        aredis = AsyncRedis.from_url(settings.redis_url, decode_responses=True, retry=AsyncRetry(backoff, 1),
+                                     **options)
         return cls(
             settings=settings,
             registry=registry,
@@ -54,7 +65,19 @@ class AppState:
             store=store,
             submitter=JobSubmitter(rq_redis, store, job_timeout=settings.job_timeout_seconds),
             directory=WorkerDirectory(redis, ttl_seconds=settings.worker_heartbeat_ttl_seconds),
+            reader=AsyncJobReader(aredis, ttl_seconds=settings.job_ttl_seconds),
         )
+
+    def has_worker(self, model: str) -> bool:
+        """Whether a live worker serves ``model``. A yes is trusted for one heartbeat interval, so
+        a burst of submissions costs one directory read, not one each; a no is always re-checked."""
+        now = time.monotonic()
+        if self._worker_seen_until.get(model, 0.0) > now:
+            return True
+        if self.directory.live(model):
+            self._worker_seen_until[model] = now + self.settings.worker_heartbeat_seconds
+            return True
+        return False
 
     def default_model(self) -> str:
         return next(iter(self.settings.models))

@@ -14,7 +14,7 @@ def submit_job(
     state: AppState, *, kind: str, model: str, payload: dict[str, Any], idempotency_key: str | None
 ) -> tuple[JobRecord, bool]:
     """Enqueue a job on the model's queue; 503 when no worker serves the model, 409 on key reuse."""
-    if not state.directory.live(model):
+    if not state.has_worker(model):
         # Accepting work that nobody can run would leave it queued with no end in sight.
         raise ProblemError(503, "No worker", f"no live worker serves model {model!r}; retry shortly",
                            headers={"Retry-After": str(state.settings.retry_after_seconds * 5)})

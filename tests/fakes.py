@@ -17,6 +17,9 @@ import fakeredis
 import torch
 from pydantic_settings import BaseSettings
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -24,6 +27,7 @@ from engine.adapters import adapter_for
 from engine.loading import LoadedModel
 from engine.registry import ModelRegistry
 from jobs.directory import WorkerDirectory
+from jobs.reader import AsyncJobReader
 from jobs.store import JobStore
 from jobs.submission import JobSubmitter
 from schemas.settings import Settings
@@ -121,6 +125,16 @@ def fake_clients() -> tuple[Redis, Redis]:
             fakeredis.FakeRedis(server=server))
 
 
+def async_twin(client: Redis) -> AsyncRedis:
+    """An asyncio client reaching the same (fake or real) server as ``client``."""
+    kwargs = client.connection_pool.connection_kwargs
+    if kwargs.get("server") is not None:
+        return fakeredis.FakeAsyncRedis(server=kwargs["server"], decode_responses=True)
+    return AsyncRedis(host=kwargs["host"], port=kwargs["port"], decode_responses=True,
+                      socket_connect_timeout=kwargs.get("socket_connect_timeout"),
+                      socket_timeout=kwargs.get("socket_timeout"), retry=AsyncRetry(NoBackoff(), 0))
+
+
 def app_state(settings: Settings, registry: ModelRegistry, redis: Redis, rq_redis: Redis) -> AppState:
     """An `AppState` over given clients, wired like `AppState.build` wires it."""
     store = JobStore(redis, ttl_seconds=settings.job_ttl_seconds)
@@ -132,6 +146,7 @@ def app_state(settings: Settings, registry: ModelRegistry, redis: Redis, rq_redi
         store=store,
         submitter=JobSubmitter(rq_redis, store, job_timeout=settings.job_timeout_seconds),
         directory=WorkerDirectory(redis, ttl_seconds=settings.worker_heartbeat_ttl_seconds),
+        reader=AsyncJobReader(async_twin(redis), ttl_seconds=settings.job_ttl_seconds),
     )
 
 

@@ -12,6 +12,7 @@ import os
 import socket
 import uuid
 
+import torch
 from redis import Redis
 
 from engine.registry import ModelRegistry
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"not configured in INTERP_MODELS: {', '.join(unknown)}")
         models = {name: models[name] for name in args.model}
 
+    if settings.torch_threads is not None:
+        torch.set_num_threads(settings.torch_threads)
     registry = ModelRegistry.load(models, device=settings.device, dtype=settings.dtype,
                                   cache_dir=settings.model_cache)
     timeout = settings.redis_timeout_seconds

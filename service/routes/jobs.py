@@ -7,12 +7,10 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
-from starlette.concurrency import run_in_threadpool
 
-from jobs.store import JobRecord
 from schemas.jobs import Job, JobStatus
 from service.deps import StateDep
-from service.jobviews import job_view
+from service.jobviews import job_response
 from service.problems import ProblemError, problem_responses
 
 router = APIRouter(tags=["jobs"])
@@ -34,23 +32,21 @@ def _not_found(job_id: str) -> ProblemError:
 async def get_job(
     job_id: JobId,
     state: StateDep,
-    response: Response,
     wait: Annotated[float, Query(ge=0, description="Wait up to this many seconds for the job to end "
                                  "(long-poll; capped by the server).")] = 0.0,
-) -> Job:
+) -> Response:
     deadline = time.monotonic() + min(wait, state.settings.max_wait_seconds)
-    # Redis calls block: run them off the event loop, or one slow Redis stalls every request.
-    record = await run_in_threadpool(state.store.get, job_id)
+    # The asyncio reader: a slow Redis delays only the requests that need it, with no thread hop.
+    record = await state.reader.get(job_id)
     delay = 0.02
     while record is not None and not record.status.terminal and time.monotonic() < deadline:
         await asyncio.sleep(min(delay, max(deadline - time.monotonic(), 0.0)))
         delay = min(delay * 1.5, 0.25)
-        record = await run_in_threadpool(state.store.get, job_id)
+        record = await state.reader.get(job_id)
     if record is None:
         raise _not_found(job_id)
-    if not record.status.terminal:
-        response.headers["Retry-After"] = str(state.settings.retry_after_seconds)
-    return _view(record)
+    headers = None if record.status.terminal else {"Retry-After": str(state.settings.retry_after_seconds)}
+    return job_response(record, headers=headers)
 
 
 @router.post(
@@ -60,7 +56,7 @@ async def get_job(
     summary="Cancel a job (cooperative: a running job stops at its next batch)",
     responses=problem_responses(401, 404, 409, 422, 503),
 )
-def cancel_job(job_id: JobId, state: StateDep) -> Job:
+def cancel_job(job_id: JobId, state: StateDep) -> Response:
     record = state.store.get(job_id)
     if record is None:
         raise _not_found(job_id)
@@ -77,10 +73,4 @@ def cancel_job(job_id: JobId, state: StateDep) -> Job:
     updated = state.store.get(job_id)
     if updated is None:
         raise _not_found(job_id)
-    return _view(updated)
-
-
-def _view(record: JobRecord) -> Job:
-    view = job_view(record)
-    assert isinstance(view, Job)
-    return view
+    return job_response(updated, status_code=202)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Response
 from schemas.jobs import ScoreJob
 from schemas.scoring import ScoreRequest
 from service.deps import StateDep, resolve_model
-from service.jobviews import accepted, job_view
+from service.jobviews import accepted
 from service.problems import ProblemError, problem_responses
 from service.submit import submit_job
 
@@ -26,10 +26,9 @@ router = APIRouter(tags=["scoring"])
 def score(
     body: ScoreRequest,
     state: StateDep,
-    response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200, description="Retries with the same key "
                                                   "return the same job.")] = None,
-) -> ScoreJob:
+) -> Response:
     name = resolve_model(state, body.model)
     settings = state.settings
     if len(body.texts) > settings.max_score_texts:
@@ -50,7 +49,4 @@ def score(
                                    field=f"texts.{index}")
     record, created = submit_job(state, kind="score", model=name,
                                  payload=body.model_dump(mode="json"), idempotency_key=idempotency_key)
-    accepted(response, record, retry_after=settings.retry_after_seconds, replayed=not created)
-    view = job_view(record)
-    assert isinstance(view, ScoreJob)
-    return view
+    return accepted(record, retry_after=settings.retry_after_seconds, replayed=not created)
