@@ -1,20 +1,24 @@
-"""Plain autoregressive generation with a KV cache: greedy, or sampled with a seeded generator.
+"""Autoregressive generation for a batch of independent requests, with a KV cache.
 
-The decode loop is our own rather than ``model.generate`` so that each request owns its random
-generator (reproducible with ``seed`` whatever else runs) and so that later interventions can
-see exactly which positions each step computes.
+Rows are left-padded to a common length and decoded together; each row has its own sampling
+parameters, seeded generator, stop condition and steering. Positions are explicit per row
+(``position_ids``), so a row's numbers do not depend on how much padding its neighbours needed,
+and a row alone and the same row in a batch give the same greedy tokens. Steering is applied by
+the intervention runtime at the positions each row asked for, which under the KV cache means:
+the prompt tokens in the prefill pass, then the one token fed back at each decode step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
 
 from engine.loading import LoadedModel
 from engine.prompts import decode
+from engine.runtime import InterventionRuntime, PassPlan, Steering, SteeringTable
 
 
 @dataclass(frozen=True)
@@ -34,9 +38,26 @@ class SamplingParams:
     seed: int | None = None
 
 
+@dataclass
+class GenerationRow:
+    """One request's share of a batch.
+
+    Attributes:
+        prompt_ids: the encoded prompt, ``[n_prompt]``.
+        params: its sampling parameters.
+        steering: its steering entries (empty: unsteered).
+        on_token: called with each generated id as soon as it is chosen (streaming).
+    """
+
+    prompt_ids: Sequence[int]
+    params: SamplingParams = field(default_factory=SamplingParams)
+    steering: list[Steering] = field(default_factory=list)
+    on_token: Callable[[int], None] | None = None
+
+
 @dataclass(frozen=True)
 class GenerationOutput:
-    """What one generation produced.
+    """What one row produced.
 
     Attributes:
         token_ids: generated ids, ``[n_generated]`` (the stop token included when hit).
@@ -76,33 +97,98 @@ def stop_token_ids(lm: LoadedModel) -> set[int]:
     return ids
 
 
+def _generator(params: SamplingParams, device: torch.device) -> torch.Generator | None:
+    if params.temperature <= 0.0:
+        return None
+    generator = torch.Generator(device=device)
+    generator.manual_seed(params.seed if params.seed is not None else int(torch.seed() % 2**63))
+    return generator
+
+
 @torch.inference_mode()
-def generate(lm: LoadedModel, prompt_ids: Sequence[int], params: SamplingParams) -> GenerationOutput:
-    """Continue ``prompt_ids`` for up to ``params.max_new_tokens`` tokens.
+def generate_batch(
+    lm: LoadedModel, rows: Sequence[GenerationRow], runtime: InterventionRuntime | None = None
+) -> list[GenerationOutput]:
+    """Decode every row to its own end, sharing each forward pass.
 
     Args:
         lm: the resident model.
-        prompt_ids: the encoded prompt, ``[n_prompt]``.
-        params: sampling parameters.
+        rows: the requests; each keeps its own parameters and steering.
+        runtime: the model's intervention runtime; required when any row steers.
+
+    Returns:
+        One output per row, in order.
     """
-    generator: torch.Generator | None = None
-    if params.temperature > 0.0:
-        generator = torch.Generator(device=lm.device)
-        generator.manual_seed(params.seed if params.seed is not None else int(torch.seed() % 2**63))
+    device, n = lm.device, len(rows)
+    table = SteeringTable.build([r.steering for r in rows], hidden=lm.hidden_size, dtype=lm.dtype, device=device)
+    if not table.empty and runtime is None:
+        raise ValueError("steering needs the model's intervention runtime")
+    width = max(len(r.prompt_ids) for r in rows)
+    pad = lm.tokenizer.pad_token_id or 0
+    ids = torch.full((n, width), pad, dtype=torch.long)
+    mask = torch.zeros((n, width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, width - len(row.prompt_ids):] = torch.tensor(list(row.prompt_ids))  # left padding
+        mask[i, width - len(row.prompt_ids):] = 1
+    ids, mask = ids.to(device), mask.to(device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
     stops = stop_token_ids(lm)
-    input_ids = torch.tensor([list(prompt_ids)], device=lm.device)
-    out = lm.model(input_ids=input_ids, use_cache=True)
-    generated: list[int] = []
-    finish: Literal["stop", "length"] = "length"
-    for _ in range(params.max_new_tokens):
-        next_id = pick_next_token(out.logits[0, -1], params, generator)
-        generated.append(next_id)
-        if next_id in stops:
-            finish = "stop"
-            break
-        if len(generated) == params.max_new_tokens:
-            break  # no forward pass for a token nobody will read
-        step = torch.tensor([[next_id]], device=lm.device)
-        out = lm.model(input_ids=step, past_key_values=out.past_key_values, use_cache=True)
-    text = decode(lm.tokenizer, generated, skip_special_tokens=True)
-    return GenerationOutput(token_ids=generated, text=text, finish_reason=finish)
+    generators = [_generator(r.params, device) for r in rows]
+    generated: list[list[int]] = [[] for _ in rows]
+    finish: list[Literal["stop", "length"] | None] = [None] * n
+    out_past: object | None = None
+
+    def forward(step_ids: torch.Tensor, prompt_mask: torch.Tensor, generated_mask: torch.Tensor) -> torch.Tensor:
+        nonlocal out_past
+        kwargs = {"attention_mask": mask, "position_ids": positions, "use_cache": True, "past_key_values": out_past}
+        if table.empty or runtime is None:
+            out = lm.model(input_ids=step_ids, **kwargs)
+        else:
+            plan = PassPlan(steering=table, prompt_mask=prompt_mask, generated_mask=generated_mask)
+            with runtime.active(plan):
+                out = lm.model(input_ids=step_ids, **kwargs)
+        out_past = out.past_key_values
+        return out.logits[:, -1]
+
+    # Prefill: every non-pad token is a prompt token.
+    logits = forward(ids, mask.bool(), torch.zeros_like(mask, dtype=torch.bool))
+    decode_prompt = torch.zeros((n, 1), dtype=torch.bool, device=device)
+    decode_generated = torch.ones((n, 1), dtype=torch.bool, device=device)
+    while True:
+        next_ids = []
+        for i, row in enumerate(rows):
+            if finish[i] is not None:
+                next_ids.append(pad)  # finished rows ride along; their tokens are ignored
+                continue
+            token = pick_next_token(logits[i], row.params, generators[i])
+            generated[i].append(token)
+            if row.on_token is not None:
+                row.on_token(token)
+            if token in stops:
+                finish[i] = "stop"
+            elif len(generated[i]) >= row.params.max_new_tokens:
+                finish[i] = "length"
+            next_ids.append(token)
+        if all(f is not None for f in finish):
+            break  # no forward pass for tokens nobody will read
+        step = torch.tensor(next_ids, device=device)[:, None]
+        mask = torch.cat([mask, torch.ones((n, 1), dtype=mask.dtype, device=device)], dim=1)
+        positions = positions[:, -1:] + 1
+        # Decode: the one token fed back is a generated token.
+        logits = forward(step, decode_prompt, decode_generated)
+    return [
+        GenerationOutput(g, decode(lm.tokenizer, g, skip_special_tokens=True), f or "length")
+        for g, f in zip(generated, finish, strict=True)
+    ]
+
+
+def generate(
+    lm: LoadedModel,
+    prompt_ids: Sequence[int],
+    params: SamplingParams,
+    *,
+    steering: list[Steering] | None = None,
+    runtime: InterventionRuntime | None = None,
+) -> GenerationOutput:
+    """Continue one prompt: a batch of one."""
+    return generate_batch(lm, [GenerationRow(prompt_ids, params, steering or [])], runtime)[0]

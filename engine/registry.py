@@ -6,9 +6,11 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import ExitStack
 from pathlib import Path
 
 from engine.loading import LoadedModel, load_model
+from engine.runtime import InterventionRuntime
 
 log = logging.getLogger(__name__)
 
@@ -26,15 +28,19 @@ class UnknownModelError(KeyError):
 
 
 class ModelRegistry:
-    """Named models resident in this process.
+    """Named models resident in this process, each with its intervention runtime installed.
 
-    Each model also carries a lock: synchronous endpoints run one forward pass per model at a
-    time on CPU, where parallel passes only fight over the same cores.
+    Each model also carries a lock for code that runs passes outside the runtime's batcher.
+    `close` removes every runtime's hooks.
     """
 
     def __init__(self, models: Mapping[str, LoadedModel] | None = None) -> None:
-        self._models: dict[str, LoadedModel] = dict(models or {})
-        self._locks: dict[str, threading.Lock] = {name: threading.Lock() for name in self._models}
+        self._models: dict[str, LoadedModel] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._runtimes: dict[str, InterventionRuntime] = {}
+        self._hooks = ExitStack()
+        for model in (models or {}).values():
+            self.add(model)
 
     @classmethod
     def load(cls, sources: Mapping[str, str], *, device: str, dtype: str, cache_dir: Path) -> ModelRegistry:
@@ -47,8 +53,18 @@ class ModelRegistry:
         return cls(models)
 
     def add(self, model: LoadedModel) -> None:
+        """Make ``model`` resident and install its runtime's hooks (once, for its lifetime here)."""
         self._models[model.name] = model
         self._locks[model.name] = threading.Lock()
+        self._runtimes[model.name] = self._hooks.enter_context(InterventionRuntime(model).installed())
+
+    def runtime(self, name: str) -> InterventionRuntime:
+        self.get(name)
+        return self._runtimes[name]
+
+    def close(self) -> None:
+        """Remove every hook this registry installed."""
+        self._hooks.close()
 
     def get(self, name: str) -> LoadedModel:
         """Return a resident model, or raise `UnknownModelError`."""

@@ -21,7 +21,7 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from engine.adapters import adapter_for
 from engine.loading import LoadedModel
@@ -91,7 +91,24 @@ def tiny_lm(name: str = TINY_MODEL) -> LoadedModel:
                        adapter=adapter_for(model))
 
 
+@functools.cache
+def tiny_gpt2_lm(name: str = "tiny-gpt2") -> LoadedModel:
+    """A random-init two-layer GPT-2 (Conv1D weights, learned positions) over `tiny_tokenizer`."""
+    tokenizer = tiny_tokenizer()
+    torch.manual_seed(1)
+    config = GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=4, n_positions=128,
+                        bos_token_id=None, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    model = GPT2LMHeadModel(config)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.eval()
+    model.requires_grad_(False)
+    return LoadedModel(name=name, source=f"test:{name}", model=model, tokenizer=tokenizer,
+                       adapter=adapter_for(model))
+
+
+@functools.cache
 def tiny_registry() -> ModelRegistry:
+    """One registry per test process: its runtime's hooks are installed on the shared tiny model once."""
     return ModelRegistry({TINY_MODEL: tiny_lm()})
 
 
