@@ -123,6 +123,7 @@ class InterventionRuntime:
     def __init__(self, lm: LoadedModel) -> None:
         self.lm = lm
         self._plan: PassPlan | None = None
+        self._owner: int | None = None  # the thread running the active pass
         self._pass_lock = threading.Lock()
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
 
@@ -151,17 +152,20 @@ class InterventionRuntime:
         if not self._pass_lock.acquire(blocking=False):
             raise RuntimeError("another forward pass is in flight on this model")
         try:
+            self._owner = threading.get_ident()
             self._plan = plan
             yield
         finally:
             self._plan = None
+            self._owner = None
             self._pass_lock.release()
 
     def _block_hook(self, layer: int) -> Any:
         def hook(module: nn.Module, args: Any, output: Any) -> Any:
             plan = self._plan
-            if plan is None:
-                return None  # no pass in flight with interventions: leave the output alone
+            if plan is None or self._owner != threading.get_ident():
+                # No plan, or a pass from another thread (say, an activation reading): leave it alone.
+                return None
             if isinstance(output, tuple):
                 return (plan.steer(layer, output[0]), *output[1:])
             return plan.steer(layer, output)

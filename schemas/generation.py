@@ -12,6 +12,28 @@ class ChatMessage(BaseModel):
     content: str
 
 
+class SteeringSpec(BaseModel):
+    """Add a control vector to the residual stream while generating."""
+
+    vector: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(@[0-9]+)?$",
+                               description="A stored vector: `name` (latest version) or `name@version`.")
+    values: list[float] | None = Field(default=None, min_length=1,
+                                       description="An inline vector of the model's hidden size.")
+    layers: list[int] | None = Field(default=None, min_length=1, description="Blocks whose output receives it; "
+                                     "default: the stored vector's layers (required with `values`).")
+    alpha: float = Field(default=1.0, ge=-1000.0, le=1000.0, description="Scale; 0 leaves the model unchanged.")
+    positions: Literal["all", "prompt", "generated"] = Field(
+        default="all", description="Tokens that receive it: prompt tokens, generated tokens, or both.")
+
+    @model_validator(mode="after")
+    def _vector_xor_values(self) -> SteeringSpec:
+        if (self.vector is None) == (self.values is None):
+            raise ValueError("give exactly one of `vector` or `values`")
+        if self.values is not None and self.layers is None:
+            raise ValueError("an inline vector needs `layers`")
+        return self
+
+
 class GenerateRequest(BaseModel):
     """Generate a continuation of a prompt, or a reply to chat messages."""
 
@@ -24,6 +46,12 @@ class GenerateRequest(BaseModel):
     temperature: float = Field(default=0.0, ge=0.0, le=10.0, description="0 is greedy.")
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     seed: int | None = Field(default=None, ge=0, description="Makes sampling reproducible.")
+    steering: list[SteeringSpec] = Field(default_factory=list, max_length=16,
+                                         description="Control vectors to add while generating.")
+    compare: bool = Field(default=False, description="Also return the unsteered continuation (same call, "
+                          "same sampling parameters and seed).")
+    stream: bool = Field(default=False, description="Stream tokens as server-sent events (`token`, then `done` "
+                         "with the full response).")
 
     @model_validator(mode="after")
     def _prompt_xor_messages(self) -> GenerateRequest:
@@ -46,10 +74,19 @@ class Usage(BaseModel):
     completion_tokens: int
 
 
+class Continuation(BaseModel):
+    text: str
+    tokens: list[GeneratedToken]
+    finish_reason: Literal["stop", "length"]
+
+
 class GenerateResponse(BaseModel):
     model: str
     text: str = Field(description="The continuation only, without the prompt.")
     tokens: list[GeneratedToken]
     finish_reason: Literal["stop", "length"]
     usage: Usage
+    steered: bool = Field(default=False, description="Whether steering was applied.")
+    unsteered: Continuation | None = Field(default=None, description="With `compare`: the continuation without "
+                                           "steering.")
     elapsed_seconds: float

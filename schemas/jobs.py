@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
 from schemas.problems import Problem
 from schemas.scoring import ScoreResult
+from schemas.steering import VectorInfo
 
 
 class JobStatus(StrEnum):
@@ -54,6 +55,13 @@ class ScoreJob(JobBase):
     result: ScoreResult | None = None
 
 
-# Later job kinds join this as a discriminated union on `kind`.
-Job = ScoreJob
-JOB_VIEWS: dict[str, type[JobBase]] = {"score": ScoreJob}
+class VectorJob(JobBase):
+    """A `POST /steering/vectors` job (large extractions)."""
+
+    kind: Literal["steering_vector"] = "steering_vector"
+    result: VectorInfo | None = None
+
+
+# Every job kind, told apart by `kind`.
+Job = Annotated[ScoreJob | VectorJob, Field(discriminator="kind")]
+JOB_VIEWS: dict[str, type[JobBase]] = {"score": ScoreJob, "steering_vector": VectorJob}

@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir)
     model_cache_dir: Path | None = None
     variant_store_dir: Path | None = None
+    vector_store_dir: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     # The API process keeps the models resident for the synchronous endpoints (/generate).
@@ -62,6 +63,10 @@ class Settings(BaseSettings):
     max_score_texts: int = 256
     max_batch_size: int = 64
     max_wait_seconds: float = 30.0
+    max_generation_batch: int = 32
+    # Extractions with at most this many prompts (both sides) answer directly; larger ones are jobs.
+    sync_extraction_max_prompts: int = 32
+    max_extraction_pairs: int = 10_000
 
     # Jobs.
     job_timeout_seconds: int = 900
@@ -78,6 +83,8 @@ class Settings(BaseSettings):
             self.model_cache_dir = self.data_dir / "models"
         if self.variant_store_dir is None:
             self.variant_store_dir = self.data_dir / "variants"
+        if self.vector_store_dir is None:
+            self.vector_store_dir = self.data_dir / "vectors"
         if not self.models:
             raise ValueError("INTERP_MODELS names no model")
         return self
@@ -87,6 +94,12 @@ class Settings(BaseSettings):
         """The model cache directory (always set after validation)."""
         assert self.model_cache_dir is not None
         return self.model_cache_dir
+
+    @property
+    def vector_store(self) -> Path:
+        """The steering vector store directory (always set after validation)."""
+        assert self.vector_store_dir is not None
+        return self.vector_store_dir
 
     @property
     def variant_store(self) -> Path:

@@ -12,13 +12,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from engine.generation import GenerationOutput, GenerationRow, generate_batch
 from engine.registry import ModelRegistry
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -60,6 +63,14 @@ class GenerationBatcher:
                 await task
         for executor in self._executors.values():
             executor.shutdown(wait=True, cancel_futures=True)
+
+    async def run(self, model: str, fn: Callable[..., T], *args: Any) -> T:
+        """Run other model work (a small extraction) on the model's compute thread, between batches.
+
+        Every forward pass of a model must happen on that thread: the intervention runtime's hooks
+        would otherwise apply one pass's plan to another's activations.
+        """
+        return await asyncio.get_running_loop().run_in_executor(self._executors[model], fn, *args)
 
     async def generate(self, model: str, rows: list[GenerationRow]) -> list[GenerationOutput]:
         """Queue ``rows`` (kept in one batch) and wait for their outputs."""

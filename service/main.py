@@ -19,10 +19,11 @@ from starlette.concurrency import run_in_threadpool
 
 from engine.registry import ModelRegistry
 from schemas.settings import Settings
+from service.batcher import GenerationBatcher
 from service.deps import require_api_key
 from service.limits import BodyGuard
 from service.problems import install_problem_handlers, problem_responses
-from service.routes import generate, health, jobs, models, score
+from service.routes import generate, health, jobs, models, score, vectors
 from service.state import AppState
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,10 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
                 )
             built = AppState.build(settings, registry)
         app.state.interp = built
+        if built.batcher is None and len(built.registry):
+            built.batcher = GenerationBatcher(built.registry, max_batch=settings.max_generation_batch)
+        if built.batcher is not None:
+            built.batcher.start()
         # Everything allocated so far (torch, transformers, the model) lives as long as the process:
         # move it out of the cyclic GC's reach, or a full collection pauses every request for ~1 s.
         gc.collect()
@@ -82,6 +87,9 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
             yield
         finally:
             reaper.cancel()
+            if built.batcher is not None:
+                await built.batcher.stop()
+                built.batcher = None
 
     app = FastAPI(
         title="Interpretability service",
@@ -96,7 +104,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     # Liveness and readiness probes carry no key; every other route requires one when keys are set.
     app.include_router(health.router)
-    for module in (models, generate, score, jobs):
+    for module in (models, generate, score, vectors, jobs):
         app.include_router(module.router, dependencies=[Depends(require_api_key)],
                            responses=problem_responses(401))
     return app

@@ -13,11 +13,13 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from engine.registry import ModelRegistry
+from engine.steering.vector_store import VectorStore
 from jobs.directory import WorkerDirectory
 from jobs.reader import AsyncJobReader
 from jobs.store import JobStore
 from jobs.submission import JobSubmitter
 from schemas.settings import Settings
+from service.batcher import GenerationBatcher
 
 
 @dataclass
@@ -39,6 +41,8 @@ class AppState:
     submitter: JobSubmitter
     directory: WorkerDirectory
     reader: AsyncJobReader
+    vectors: VectorStore
+    batcher: GenerationBatcher | None = None
     # model -> monotonic time until which a live worker was last confirmed (see has_worker)
     _worker_seen_until: dict[str, float] = field(default_factory=dict)
 
@@ -66,6 +70,7 @@ class AppState:
             submitter=JobSubmitter(rq_redis, store, job_timeout=settings.job_timeout_seconds),
             directory=WorkerDirectory(redis, ttl_seconds=settings.worker_heartbeat_ttl_seconds),
             reader=AsyncJobReader(aredis, ttl_seconds=settings.job_ttl_seconds),
+            vectors=VectorStore(settings.vector_store),
         )
 
     def has_worker(self, model: str) -> bool:

@@ -20,12 +20,13 @@ from schemas.jobs import JobStatus
 from workers.context import JobCanceledError, JobContext
 from workers.runtime import WorkerRuntime
 from workers.scoring import run_score
+from workers.steering import run_extract_vector
 
 log = logging.getLogger(__name__)
 
 Task = Callable[[WorkerRuntime, JobContext, str, dict[str, Any]], dict[str, Any]]
 
-TASKS: dict[str, Task] = {"score": run_score}
+TASKS: dict[str, Task] = {"score": run_score, "steering_vector": run_extract_vector}
 
 
 def problem(title: str, status: int, detail: str, kind: str) -> dict[str, Any]:
@@ -55,6 +56,9 @@ def run_job(runtime: WorkerRuntime, job_id: str, kind: str, payload: dict[str, A
         raise
     except UnknownModelError as exc:
         store.finish(job_id, JobStatus.failed, error=problem("Unknown model", 404, str(exc), "unknown-model"))
+        return
+    except ValueError as exc:  # the engine refused the request's values: the client's mistake
+        store.finish(job_id, JobStatus.failed, error=problem("Invalid request", 422, str(exc), "invalid-request"))
         return
     except Exception as exc:
         log.exception("job %s failed", job_id)

@@ -30,7 +30,7 @@ METHODS = ("mean_diff", "pca")
 READINGS = ("last", "mean")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # field-wise == would ask tensors for a single truth value
 class SteeringVector:
     """A fitted control vector: one direction per layer, with how it was made and how well it separates.
 
@@ -150,14 +150,15 @@ def read_activations(lm: LoadedModel, texts: list[str], layers: list[int], *, re
         for row, i in enumerate(chunk):
             ids[row, : len(encoded[i])] = torch.tensor(encoded[i])
         mask = (torch.arange(ids.shape[1])[None, :] < lengths[:, None]).long()
-        captured = capture_block_outputs(lm, ids.to(lm.device), mask.to(lm.device), layers)
+        ids, mask, lengths = ids.to(lm.device), mask.to(lm.device), lengths.to(lm.device)
+        captured = capture_block_outputs(lm, ids, mask, layers)
         for layer in layers:
-            hidden = captured[layer].float().cpu()
+            hidden = captured[layer].float()  # pooled where it lives: only [batch, hidden] travels
             if reading == "last":
-                pooled = hidden[torch.arange(len(chunk)), lengths - 1]
+                pooled = hidden[torch.arange(len(chunk), device=lm.device), lengths - 1]
             else:
                 pooled = (hidden * mask[..., None]).sum(1) / lengths[:, None]
-            result[layer][chunk] = pooled
+            result[layer][chunk] = pooled.cpu()
         if on_batch is not None:
             on_batch(min(start + batch_size, len(order)), len(order))
     return result
@@ -174,10 +175,9 @@ def fit_direction(diffs: torch.Tensor, method: str) -> torch.Tensor:
     if method == "mean_diff":
         return diffs.double().mean(0).float()
     d = diffs.double()
-    v = torch.linalg.svd(d, full_matrices=False).Vh[0]
+    v = torch.linalg.svd(d, full_matrices=False).Vh[0]  # its sign is arbitrary
     projections = d @ v
-    v = v * _majority_sign(projections)
-    return (v * (d @ v).mean().abs()).float()
+    return (v * _majority_sign(projections) * projections.mean().abs()).float()
 
 
 def _majority_sign(projections: torch.Tensor) -> float:
@@ -232,12 +232,13 @@ class VectorFitter:
 
     def update(self, positive: dict[int, torch.Tensor], negative: dict[int, torch.Tensor]) -> None:
         """Add pairs: ``positive[l]`` and ``negative[l]`` are ``[n, hidden]``, row ``i`` of each a pair."""
-        for layer in self.layers:
+        for layer in self.layers:  # check every layer first, so a refused update changes nothing
             pos, neg = positive[layer], negative[layer]
-            if pos.ndim != 2 or pos.shape != neg.shape:
+            if pos.ndim != 2 or pos.shape != neg.shape or pos.shape[0] != positive[self.layers[0]].shape[0]:
                 raise ValueError(f"layer {layer}: positive {tuple(pos.shape)} and negative "
-                                 f"{tuple(neg.shape)} must both be [n, hidden]")
-            self._diffs[layer].append(pos.float().cpu() - neg.float().cpu())
+                                 f"{tuple(neg.shape)} must both be [n, hidden], n the same for every layer")
+        for layer in self.layers:
+            self._diffs[layer].append(positive[layer].float().cpu() - negative[layer].float().cpu())
 
     def fit(self, *, model: str, reading: str, normalize: bool = False) -> SteeringVector:
         """Fit one direction per layer, with its raw norm and leave-one-out accuracy."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from pydantic import TypeAdapter
 
 from jobs.store import JobRecord
 from schemas.jobs import Job, JobStatus
@@ -33,7 +34,7 @@ PROBLEM = {"type": "urn:interp:problem:job-failed", "title": "Job failed", "stat
 )
 def test_the_rendered_json_equals_the_validated_job_view(record: JobRecord) -> None:
     rendered = render_job(record)
-    assert Job.model_validate_json(rendered) == job_view(record)
+    assert TypeAdapter(Job).validate_json(rendered) == job_view(record)
     # Byte for byte apart from the problem, whose unset optional fields are left out rather than null.
     as_view = job_view(record).model_dump(mode="json")
     as_rendered = json.loads(rendered)

@@ -171,12 +171,12 @@ def test_an_exception_in_the_task_fails_the_job_and_propagates(
     assert job_id not in runtime.store.redis.smembers(RUNNING_SET)
 
 
-def test_an_invalid_payload_fails_the_job(runtime: WorkerRuntime) -> None:
+def test_an_invalid_payload_fails_the_job_as_the_clients_mistake(runtime: WorkerRuntime) -> None:
     job_id = queued_job(runtime.store)
-    with pytest.raises(ValueError):
-        run_job(runtime, job_id, "score", {"texts": []})
+    run_job(runtime, job_id, "score", {"texts": []})  # refused values are a 422, not a worker crash
     record = runtime.store.get(job_id)
     assert record is not None and record.status is JobStatus.failed
+    assert record.error is not None and record.error["status"] == 422
 
 
 def test_a_job_for_a_model_the_worker_lacks_fails_with_unknown_model(runtime: WorkerRuntime) -> None:

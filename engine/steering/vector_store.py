@@ -1,0 +1,277 @@
+"""Named, versioned, immutable steering vectors on disk.
+
+Layout: ``<root>/<model>/<name>/<version>/{vector.safetensors, manifest.json}``, tensors
+``layer.<l>`` float32. A version is written whole into a temporary directory next to it and
+renamed into place, so readers see a version complete or not at all; its number is allocated
+under an ``flock`` on ``<root>/<model>/<name>/.lock``, so concurrent writers (threads or
+processes) get distinct numbers. Numbers are never reused, even after a delete: ``name@3`` means
+one vector forever. Only safetensors and JSON are ever read, never pickle, and the manifest's
+sha256 of the tensor file is checked on every load.
+"""
+
+from __future__ import annotations
+
+import builtins
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save_file
+
+from engine.steering.extraction import SteeringVector
+
+VECTOR_FILE = "vector.safetensors"
+MANIFEST_FILE = "manifest.json"
+COUNTER_FILE = ".counter"  # highest version ever allocated, so deleted numbers are not reused
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_VERSION = re.compile(r"[1-9][0-9]{0,8}")
+
+
+class VectorNotFoundError(KeyError):
+    """No stored vector matches a model, name and (optional) version."""
+
+    def __init__(self, model: str, name: str, version: int | None = None) -> None:
+        self.model, self.name, self.version = model, name, version
+        which = f"{name!r}" if version is None else f"{name!r} version {version}"
+        super().__init__(f"no steering vector {which} for model {model!r}")
+
+    def __str__(self) -> str:
+        # KeyError would repr() the message, quoting it a second time.
+        return str(self.args[0])
+
+
+@dataclass(frozen=True)
+class StoredVector:
+    """One stored version: its manifest (as written) and the vector it holds."""
+
+    name: str
+    version: int
+    manifest: dict[str, Any]
+    vector: SteeringVector
+
+
+def check_name(kind: str, value: str) -> None:
+    """Refuse anything but a plain path component: no separators, dots first, or control characters."""
+    if not isinstance(value, str) or _NAME.fullmatch(value) is None:
+        raise ValueError(f"invalid {kind} {value!r}: use 1-64 letters, digits, '.', '_' or '-', "
+                         "starting with a letter or digit")
+
+
+def parse_ref(ref: str) -> tuple[str, int | None]:
+    """Split ``name`` or ``name@version`` into the name and the version (None: the latest)."""
+    name, at, version = ref.partition("@")
+    check_name("vector name", name)
+    if not at:
+        return name, None
+    if _VERSION.fullmatch(version) is None:
+        raise ValueError(f"invalid vector reference {ref!r}: the version must be a positive integer")
+    return name, int(version)
+
+
+def _versions(name_dir: Path) -> list[int]:
+    # Only complete versions carry a number; temporary and trashed directories start with a dot.
+    if not name_dir.is_dir():
+        return []
+    return sorted(int(p.name) for p in name_dir.iterdir() if _VERSION.fullmatch(p.name) and p.is_dir())
+
+
+def _recorded(name_dir: Path) -> int:
+    counter = name_dir / COUNTER_FILE
+    return int(counter.read_text()) if counter.is_file() else 0
+
+
+def _subdirs(parent: Path) -> list[Path]:
+    """Subdirectories that are valid names (model or vector), skipping locks, temporaries and strays."""
+    if not parent.is_dir():
+        return []
+    return [p for p in parent.iterdir() if p.is_dir() and _NAME.fullmatch(p.name)]
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _vector_from(manifest: dict[str, Any], tensors: dict[str, torch.Tensor]) -> SteeringVector:
+    layers = [int(layer) for layer in manifest["layers"]]
+    if sorted(tensors) != sorted(f"layer.{layer}" for layer in layers):
+        raise ValueError(f"corrupt steering vector: tensors {sorted(tensors)} do not match layers {layers}")
+    return SteeringVector(
+        model=manifest["model"],
+        directions={layer: tensors[f"layer.{layer}"] for layer in layers},
+        method=manifest["method"],
+        reading=manifest["reading"],
+        n_pairs=int(manifest["n_pairs"]),
+        normalized=bool(manifest["normalized"]),
+        norms={int(k): float(v) for k, v in manifest["norms"].items()},
+        accuracy={int(k): None if v is None else float(v) for k, v in manifest["accuracy"].items()},
+        layer_scores={int(k): float(v) for k, v in manifest["layer_scores"].items()},
+    )
+
+
+class VectorStore:
+    """Steering vectors under ``root``, by model, name and version."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def _name_dir(self, model: str, name: str) -> Path:
+        check_name("model name", model)
+        check_name("vector name", name)
+        return self.root / model / name
+
+    @contextmanager
+    def _locked(self, name_dir: Path) -> Iterator[None]:
+        with open(name_dir / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+            yield
+
+    @staticmethod
+    def _highest(name_dir: Path) -> int:
+        """The highest version ever allocated for a name; call under its lock."""
+        return max([_recorded(name_dir), *_versions(name_dir)])
+
+    @staticmethod
+    def _record(name_dir: Path, version: int) -> None:
+        if version > _recorded(name_dir):
+            (name_dir / COUNTER_FILE).write_text(str(version))
+
+    def save(self, name: str, vector: SteeringVector, provenance: dict[str, Any] | None = None) -> StoredVector:
+        """Store ``vector`` as the next version of ``name`` for its model; nothing is overwritten.
+
+        Args:
+            name: the vector's name, a plain path component.
+            vector: what to store; its directions are written as float32.
+            provenance: free JSON-serialisable facts from the caller (prompts, job id, ...).
+
+        Returns:
+            The stored version, as :meth:`load` would return it.
+        """
+        name_dir = self._name_dir(vector.model, name)
+        if not vector.directions:
+            raise ValueError("a steering vector needs at least one layer")
+        tensors = {f"layer.{layer}": t.detach().to("cpu", torch.float32).contiguous()
+                   for layer, t in sorted(vector.directions.items())}
+        if len({t.shape for t in tensors.values()}) != 1 or next(iter(tensors.values())).ndim != 1:
+            raise ValueError("every layer's direction must be a [hidden] tensor of one size")
+        try:
+            json.dumps(provenance or {})
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"provenance must be JSON-serialisable: {exc}") from exc
+        name_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=name_dir))
+        try:
+            save_file(tensors, tmp / VECTOR_FILE)
+            digest = hashlib.sha256((tmp / VECTOR_FILE).read_bytes()).hexdigest()
+            _fsync(tmp / VECTOR_FILE)
+            with self._locked(name_dir):
+                version = self._highest(name_dir) + 1
+                manifest = {
+                    "name": name,
+                    "version": version,
+                    "model": vector.model,
+                    "layers": sorted(vector.directions),
+                    "method": vector.method,
+                    "reading": vector.reading,
+                    "n_pairs": vector.n_pairs,
+                    "normalized": vector.normalized,
+                    "norms": {str(k): v for k, v in sorted(vector.norms.items())},
+                    "accuracy": {str(k): v for k, v in sorted(vector.accuracy.items())},
+                    "layer_scores": {str(k): v for k, v in sorted(vector.layer_scores.items())},
+                    "created_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                    "hidden_size": int(next(iter(tensors.values())).shape[0]),
+                    "sha256": digest,
+                    "provenance": provenance or {},
+                }
+                (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
+                _fsync(tmp / MANIFEST_FILE)
+                os.rename(tmp, name_dir / str(version))
+                self._record(name_dir, version)
+            _fsync(name_dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return StoredVector(name=name, version=version, manifest=manifest, vector=_vector_from(manifest, tensors))
+
+    def load(self, model: str, ref: str) -> StoredVector:
+        """Load ``name`` (its latest version) or ``name@version``, checking the file against its sha256.
+
+        Raises:
+            VectorNotFoundError: no such model, name or version.
+            ValueError: a bad reference, or a stored version that is corrupt.
+        """
+        name, version = parse_ref(ref)
+        name_dir = self._name_dir(model, name)
+        if version is None:
+            versions = _versions(name_dir)
+            if not versions:
+                raise VectorNotFoundError(model, name)
+            version = versions[-1]
+        version_dir = name_dir / str(version)
+        try:
+            manifest = json.loads((version_dir / MANIFEST_FILE).read_text())
+            data = (version_dir / VECTOR_FILE).read_bytes()
+        except FileNotFoundError:
+            raise VectorNotFoundError(model, name, version) from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"corrupt manifest for steering vector {name}@{version} of {model}: {exc}") from exc
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != manifest.get("sha256"):
+            raise ValueError(f"corrupt steering vector {name}@{version} of {model}: the sha256 of "
+                             f"{VECTOR_FILE} is {digest}, the manifest says {manifest.get('sha256')}")
+        return StoredVector(name=name, version=version, manifest=manifest,
+                            vector=_vector_from(manifest, load_safetensors(data)))
+
+    def list(self, model: str | None = None) -> list[dict[str, Any]]:
+        """Manifests of every stored version (of one model, or all), sorted by model, name, version."""
+        if model is not None:
+            check_name("model name", model)
+        models = [model] if model is not None else sorted(p.name for p in _subdirs(self.root))
+        found = []
+        for each in models:
+            for name_dir in _subdirs(self.root / each):
+                for version in _versions(name_dir):
+                    try:
+                        found.append(json.loads((name_dir / str(version) / MANIFEST_FILE).read_text()))
+                    except (OSError, json.JSONDecodeError):
+                        continue  # deleted meanwhile, or damaged: load() reports the latter
+        return sorted(found, key=lambda m: (m["model"], m["name"], m["version"]))
+
+    def delete(self, model: str, ref: str) -> builtins.list[int]:
+        """Delete one version (``name@3``) or every version (``name``); returns the versions deleted.
+
+        The name's directory, lock and counter stay behind, so its numbers are never reused.
+        """
+        name, version = parse_ref(ref)
+        name_dir = self._name_dir(model, name)
+        if not name_dir.is_dir():
+            raise VectorNotFoundError(model, name, version)
+        with self._locked(name_dir):
+            versions = _versions(name_dir)
+            doomed = versions if version is None else [v for v in versions if v == version]
+            if not doomed:
+                raise VectorNotFoundError(model, name, version)
+            self._record(name_dir, max(doomed))
+            for v in doomed:
+                # Rename first: a reader sees the version whole or gone, never half-deleted.
+                trash = name_dir / f".deleted-{v}-{uuid.uuid4().hex}"
+                os.rename(name_dir / str(v), trash)
+                shutil.rmtree(trash)
+        return doomed
