@@ -48,6 +48,8 @@ class GenerationBatcher:
         self._queues: dict[str, asyncio.Queue[Pending]] = {}
         self._executors: dict[str, ThreadPoolExecutor] = {}
         self._loops: list[asyncio.Task[None]] = []
+        self.batches = 0  # batches run, and rows in them: how well requests are being shared
+        self.rows = 0
 
     def start(self) -> None:
         for name in self.registry.names():
@@ -101,6 +103,8 @@ class GenerationBatcher:
             if not live:
                 continue
             rows = [row for p in live for row in p.rows]
+            self.batches += 1
+            self.rows += len(rows)
             try:
                 outputs = await loop.run_in_executor(self._executors[model], generate_batch, lm, rows, runtime)
             except Exception as exc:

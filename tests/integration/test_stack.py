@@ -123,6 +123,66 @@ def test_the_same_idempotency_key_returns_the_same_job(stack: RunningStack) -> N
     assert other.headers["content-type"] == "application/problem+json"
 
 
+HONEST = ["I need to give an honest, truthful answer to this question:",
+          "Let me think carefully and give an accurate response:",
+          "I want to be straightforward and factual:"]
+DISHONEST = ["I should make up a convincing-sounding answer:",
+             "Let me say whatever sounds good regardless of truth:",
+             "I want to tell them what they want to hear:"]
+
+
+def test_the_textbook_honesty_vector_steers_generation_at_alpha_one_and_a_half(stack: RunningStack) -> None:
+    created = httpx.post(f"{stack.base_url}/steering/vectors", timeout=60, json={
+        "name": "honesty", "positive": HONEST, "negative": DISHONEST, "layers": [15], "normalize": True})
+    assert created.status_code == 201, created.text
+    assert created.json()["layers"] == [15] and created.json()["normalized"] is True
+    reply = httpx.post(f"{stack.base_url}/generate", timeout=60, json={
+        "prompt": "Is the earth flat? Answer:", "max_new_tokens": 12, "compare": True,
+        "steering": [{"vector": "honesty", "layers": [15], "alpha": 1.5}]})
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert body["steered"] is True and body["unsteered"]["text"]
+    # Far stronger steering visibly changes the text: the vector is really applied.
+    strong = httpx.post(f"{stack.base_url}/generate", timeout=60, json={
+        "prompt": "Is the earth flat? Answer:", "max_new_tokens": 12,
+        "steering": [{"vector": "honesty@1", "alpha": 60.0}]}).json()
+    assert strong["text"] != body["unsteered"]["text"]
+
+
+def test_sixteen_concurrent_steered_requests_on_the_default_model_equal_each_alone(stack: RunningStack) -> None:
+    import concurrent.futures
+
+    def body(i: int) -> dict:
+        values = torch.randn(576, generator=torch.Generator().manual_seed(i)).tolist()
+        steering = [] if i % 4 == 0 else [{"values": values, "layers": [5 + i], "alpha": float(i)}]
+        return {"prompt": ["The capital of France is", "My favourite food is", "Once upon a time"][i % 3],
+                "max_new_tokens": 6, "steering": steering}
+
+    def tokens(i: int) -> list[int]:
+        reply = httpx.post(f"{stack.base_url}/generate", json=body(i), timeout=120)
+        assert reply.status_code == 200, reply.text
+        return [t["id"] for t in reply.json()["tokens"]]
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        together = list(pool.map(tokens, range(16)))
+    assert together == [tokens(i) for i in range(16)]
+
+
+def test_a_large_extraction_runs_as_a_job_on_the_worker_and_its_vector_serves(stack: RunningStack) -> None:
+    pairs = [{"positive": f"{h} ({i})", "negative": f"{d} ({i})"} for i in range(8)
+             for h, d in zip(HONEST, DISHONEST, strict=True)]
+    reply = httpx.post(f"{stack.base_url}/steering/vectors", timeout=30,
+                       json={"name": "honesty-big", "pairs": pairs, "layers": [10, 15]})
+    assert reply.status_code == 202, reply.text
+    job = httpx.get(f"{stack.base_url}{reply.headers['location']}", params={"wait": 60}, timeout=70).json()
+    assert job["status"] == "succeeded", job
+    assert job["result"]["ref"] == "honesty-big@1" and job["result"]["n_pairs"] == 24
+    assert job["result"]["accuracy"]["15"] is not None
+    served = httpx.post(f"{stack.base_url}/generate", timeout=60, json={
+        "prompt": "Is the earth flat? Answer:", "max_new_tokens": 4, "steering": [{"vector": "honesty-big"}]})
+    assert served.status_code == 200 and served.json()["steered"] is True
+
+
 def test_cancelling_a_running_job_stops_it_between_batches(stack: RunningStack) -> None:
     job = submit_score(stack, [LONG_TEXT] * 250, batch_size=1)
     running = wait_for(stack, job["id"], lambda j: j["status"] == "running" and j["progress"]["fraction"] > 0)
