@@ -1,0 +1,177 @@
+"""What attribution explains: the input tokens (and which are attributable), the targets, words.
+
+A chat prompt is rendered through the model's chat template and tokenised with character
+offsets; only tokens inside a message's content are attributable, template and role tokens are
+not. Targets are the next token (top prediction or given), a given continuation, or greedily
+generated tokens. Word aggregation sums token attributions per word, which keeps each target's
+sum, and so its completeness, unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from engine.generation import SamplingParams, generate
+from engine.loading import LoadedModel
+from engine.prompts import EmptyPromptError, PromptTooLongError, decode
+
+
+@dataclass(frozen=True)
+class AttributionInput:
+    """The prompt as the model sees it.
+
+    Attributes:
+        text: the text the model saw (the prompt, or the rendered chat template).
+        input_ids: ``[n_inputs]``.
+        offsets: ``(start, end)`` character span of each token in ``text``.
+        attributable: per token, whether attribution is computed for it.
+    """
+
+    text: str
+    input_ids: list[int]
+    offsets: list[tuple[int, int]]
+    attributable: list[bool]
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A token or a word, with the token positions it covers."""
+
+    text: str
+    id: int | None
+    start: int
+    end: int
+    attributable: bool
+    positions: list[int]
+
+
+def prepare_input(
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    prompt: str | None = None,
+    messages: Sequence[dict[str, str]] | None = None,
+    max_tokens: int,
+) -> AttributionInput:
+    """Tokenise a prompt (every token attributable) or chat messages (only content tokens are)."""
+    if messages is not None:
+        if tokenizer.chat_template is None:
+            raise ValueError("this model has no chat template; send a plain prompt instead")
+        text = str(tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True))
+        encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        spans, cursor = [], 0
+        for message in messages:  # the contents appear in order inside the rendered template
+            start = text.find(message["content"], cursor)
+            if start >= 0:
+                spans.append((start, start + len(message["content"])))
+                cursor = start + len(message["content"])
+    else:
+        text = prompt or ""
+        encoded = tokenizer(text, return_offsets_mapping=True)
+        spans = [(0, len(text))]
+    ids = list(encoded["input_ids"])
+    offsets = [(int(a), int(b)) for a, b in encoded["offset_mapping"]]
+    special = set(tokenizer.all_special_ids)
+    attributable = [
+        t not in special and b > a and any(a < e and b > s for s, e in spans)
+        for t, (a, b) in zip(ids, offsets, strict=True)
+    ]
+    if not ids:
+        raise EmptyPromptError("the prompt encodes to no tokens")
+    if len(ids) > max_tokens:
+        raise PromptTooLongError(len(ids), max_tokens)
+    if not any(attributable):
+        raise ValueError("the prompt has no attributable token")
+    return AttributionInput(text=text, input_ids=ids, offsets=offsets, attributable=attributable)
+
+
+def uses_rmsnorm(lm: LoadedModel) -> bool:
+    """Whether the model normalises with RMSNorm (Llama, Qwen2, SmolLM2), where a zero input is 0/0."""
+    return any("RMSNorm" in type(module).__name__ for module in lm.model.modules())
+
+
+def baseline_id(lm: LoadedModel, baseline: str | int) -> int | str:
+    """The baseline token id for a named baseline (``zero`` stays symbolic).
+
+    Raises:
+        ValueError: the tokenizer lacks that token, the id is outside the vocabulary, or ``zero`` was
+            asked of an RMSNorm model (RMSNorm of the zero vector divides 0 by 0: IG would be NaN).
+    """
+    if isinstance(baseline, int):
+        if baseline >= int(lm.model.config.vocab_size):
+            raise ValueError(f"baseline token id {baseline} is outside the vocabulary")
+        return baseline
+    if baseline == "zero":
+        if uses_rmsnorm(lm):
+            raise ValueError("the zero-embedding baseline gives NaN on this RMSNorm model (RMSNorm of a zero "
+                             "vector is 0/0); use pad, unk, mask or a token id")
+        return "zero"
+    token_id = {"pad": lm.tokenizer.pad_token_id, "unk": lm.tokenizer.unk_token_id,
+                "mask": lm.tokenizer.mask_token_id}[baseline]
+    if token_id is None:
+        raise ValueError(f"this model's tokenizer has no {baseline} token; use another baseline or a token id")
+    return int(token_id)
+
+
+def resolve_next_token(lm: LoadedModel, input_ids: list[int], token: str | int | None) -> int:
+    """The target id: the model's top prediction, a given id, or text that encodes to one token."""
+    vocab = int(lm.model.config.vocab_size)
+    if token is None:
+        with torch.inference_mode():
+            logits = lm.model(input_ids=torch.tensor([input_ids], device=lm.device)).logits[0, -1]
+        return int(logits.argmax())
+    if isinstance(token, int):
+        if not 0 <= token < vocab:
+            raise ValueError(f"token id {token} is outside the vocabulary (0..{vocab - 1})")
+        return token
+    ids = list(lm.tokenizer(token, add_special_tokens=False)["input_ids"])
+    if len(ids) != 1:
+        raise ValueError(f"{token!r} encodes to {len(ids)} tokens; give one token, or a `continuation` target")
+    return int(ids[0])
+
+
+def resolve_continuation(lm: LoadedModel, text: str) -> list[int]:
+    ids = list(lm.tokenizer(text, add_special_tokens=False)["input_ids"])
+    if not ids:
+        raise ValueError("the continuation encodes to no tokens")
+    return ids
+
+
+def resolve_generated(lm: LoadedModel, input_ids: list[int], n_tokens: int) -> list[int]:
+    """Greedy continuation of up to ``n_tokens`` (stops early at the end-of-sequence token)."""
+    return generate(lm, input_ids, SamplingParams(max_new_tokens=n_tokens)).token_ids
+
+
+def token_units(lm: LoadedModel, prepared: AttributionInput) -> list[Unit]:
+    return [
+        Unit(text=prepared.text[a:b] if b > a else decode(lm.tokenizer, [t]), id=t, start=a, end=b,
+             attributable=ok, positions=[i])
+        for i, (t, (a, b), ok) in enumerate(zip(prepared.input_ids, prepared.offsets, prepared.attributable,
+                                                strict=True))
+    ]
+
+
+def word_units(lm: LoadedModel, prepared: AttributionInput) -> list[Unit]:
+    """Merge attributable tokens into words: a word starts at whitespace or after a non-word unit."""
+    words: list[Unit] = []
+    for unit in token_units(lm, prepared):
+        previous = words[-1] if words else None
+        joins = (
+            previous is not None and unit.attributable and previous.attributable
+            and not unit.text[:1].isspace() and previous.end == unit.start
+        )
+        if joins and previous is not None:
+            words[-1] = Unit(text=previous.text + unit.text, id=None, start=previous.start, end=unit.end,
+                             attributable=True, positions=[*previous.positions, *unit.positions])
+        else:
+            words.append(Unit(text=unit.text, id=None, start=unit.start, end=unit.end,
+                              attributable=unit.attributable, positions=unit.positions))
+    return words
+
+
+def aggregate(attributions: torch.Tensor, units: list[Unit]) -> torch.Tensor:
+    """Sum ``[n_targets, n_tokens]`` attributions into ``[n_targets, n_units]``."""
+    return torch.stack([attributions[:, u.positions].sum(-1) for u in units], dim=-1)
