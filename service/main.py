@@ -23,8 +23,9 @@ from service.batcher import GenerationBatcher
 from service.deps import require_api_key
 from service.limits import BodyGuard
 from service.problems import install_problem_handlers, problem_responses
-from service.routes import generate, health, jobs, models, score, vectors
+from service.routes import attribute, generate, health, jobs, models, score, vectors
 from service.state import AppState
+from service.views import attribution_page
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     # Liveness and readiness probes carry no key; every other route requires one when keys are set.
     app.include_router(health.router)
-    for module in (models, generate, score, vectors, jobs):
+    for module in (models, generate, score, vectors, attribute, jobs, attribution_page):
         app.include_router(module.router, dependencies=[Depends(require_api_key)],
                            responses=problem_responses(401))
     return app

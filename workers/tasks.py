@@ -17,6 +17,7 @@ from rq.timeouts import JobTimeoutException
 
 from engine.registry import UnknownModelError
 from schemas.jobs import JobStatus
+from workers.attribution import run_attribute
 from workers.context import JobCanceledError, JobContext
 from workers.runtime import WorkerRuntime
 from workers.scoring import run_score
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 Task = Callable[[WorkerRuntime, JobContext, str, dict[str, Any]], dict[str, Any]]
 
-TASKS: dict[str, Task] = {"score": run_score, "steering_vector": run_extract_vector}
+TASKS: dict[str, Task] = {"score": run_score, "steering_vector": run_extract_vector, "attribute": run_attribute}
 
 
 def problem(title: str, status: int, detail: str, kind: str) -> dict[str, Any]:

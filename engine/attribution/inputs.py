@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from transformers import PreTrainedTokenizerBase
@@ -93,7 +94,7 @@ def uses_rmsnorm(lm: LoadedModel) -> bool:
     return any("RMSNorm" in type(module).__name__ for module in lm.model.modules())
 
 
-def baseline_id(lm: LoadedModel, baseline: str | int) -> int | str:
+def baseline_id(lm: LoadedModel, baseline: str | int) -> int | Literal["zero"]:
     """The baseline token id for a named baseline (``zero`` stays symbolic).
 
     Raises:

@@ -183,6 +183,28 @@ def test_a_large_extraction_runs_as_a_job_on_the_worker_and_its_vector_serves(st
     assert served.status_code == 200 and served.json()["steered"] is True
 
 
+def test_attribution_explains_paris_within_one_percent_and_renders_a_page(stack: RunningStack) -> None:
+    reply = httpx.post(f"{stack.base_url}/attribute", timeout=30, json={
+        "prompt": "The capital of France is", "target": {"kind": "next_token", "token": " Paris"}})
+    assert reply.status_code == 202, reply.text
+    job = httpx.get(f"{stack.base_url}{reply.headers['location']}", params={"wait": 120}, timeout=130).json()
+    assert job["status"] == "succeeded", job
+    target = job["result"]["targets"][0]
+    assert target["token"] == " Paris"
+    assert target["relative_error"] <= 0.01, target
+    assert all(isinstance(v, float) for v in job["result"]["attributions"][0])  # never NaN (JSON has no NaN)
+    page = httpx.get(f"{stack.base_url}/jobs/{job['id']}/view", timeout=10)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "Paris" in page.text and "France" in page.text
+
+
+def test_the_zero_baseline_is_refused_on_the_rmsnorm_default_model(stack: RunningStack) -> None:
+    reply = httpx.post(f"{stack.base_url}/attribute", timeout=30,
+                       json={"prompt": "The capital of France is", "baseline": "zero"})
+    assert reply.status_code == 422 and reply.json()["field"] == "baseline"
+    assert "NaN" in reply.json()["detail"]
+
+
 def test_cancelling_a_running_job_stops_it_between_batches(stack: RunningStack) -> None:
     job = submit_score(stack, [LONG_TEXT] * 250, batch_size=1)
     running = wait_for(stack, job["id"], lambda j: j["status"] == "running" and j["progress"]["fraction"] > 0)

@@ -1,0 +1,1 @@
+"""Human-facing HTML views of job results (self-contained pages, no external resources)."""
