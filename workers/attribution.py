@@ -5,9 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from engine.attribution.integrated_gradients import integrated_gradients
-from engine.attribution.shap_text import shap_attribution
-
 from engine.attribution.inputs import (
     aggregate,
     baseline_id,
@@ -18,6 +15,8 @@ from engine.attribution.inputs import (
     token_units,
     word_units,
 )
+from engine.attribution.integrated_gradients import integrated_gradients
+from engine.attribution.shap_text import shap_attribution
 from engine.prompts import decode
 from schemas.attribution import (
     AttributedToken,
