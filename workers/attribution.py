@@ -67,10 +67,10 @@ def run_attribute(
         change = ig.attribution_change.tolist() if ig.attribution_change is not None else [None] * len(targets)
         base_values: list[float | None] = [None] * len(targets)
     else:
-        mask = lm.tokenizer.mask_token_id or lm.tokenizer.unk_token_id or lm.tokenizer.pad_token_id
+        # mask_token_id None: the engine's documented default (mask, else unk, else pad; id 0 counts).
         sv = shap_attribution(lm, prepared.input_ids, targets, attributable=prepared.attributable,
                               objective=request.objective, max_evals=request.max_evals, seed=request.seed,
-                              mask_token_id=mask, on_batch=progress)
+                              on_batch=progress)
         attributions, f_input, probability, evaluations = sv.attributions, sv.f_input, sv.probability, sv.evaluations
         f_baseline, change, base_values = [None] * len(targets), [None] * len(targets), sv.base_values.tolist()
 
