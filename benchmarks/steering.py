@@ -4,13 +4,14 @@ Run (from the repository root, in the virtualenv; the peer library declares ``tr
 so install it without its dependencies, plus the scikit-learn it imports)::
 
     pip install --no-deps steering-vectors==0.12.2 && pip install scikit-learn
-    python -m benchmarks.steering [--tokens 48] [--concurrency 16] [--repeats 5] [--no-fail]
+    python -m benchmarks.steering [--tokens 48] [--concurrency 16] [--repeats 5] [--threads N] [--no-fail]
 
 On the default model (SmolLM2-135M, 30 blocks, CPU float32), in one run:
 
 1. one steered request through ``generate_batch`` (hooks installed, steering at the middle block,
    greedy) against plain ``model.generate`` (greedy, no hooks, ``min_new_tokens`` = N): tokens/s,
-   median of ``--repeats`` interleaved runs after a warm-up; target ours/peer >= 0.95;
+   medians of ``--repeats`` interleaved runs after a warm-up; the ratio is the median of the
+   paired ratios (each pair run back to back); target ours/peer >= 0.95;
 2. ``--concurrency`` requests with as many random vectors, alphas and prompts as one
    ``generate_batch`` call (what the batcher makes of them), and through the real
    ``GenerationBatcher`` from as many concurrent asyncio submissions (batches counted), against the
@@ -20,14 +21,17 @@ On the default model (SmolLM2-135M, 30 blocks, CPU float32), in one run:
    time (target: ours not slower) and max abs difference relative to the vector's largest
    component (target <= 1e-5); both are checked against ``output_hidden_states[16]``.
 
-Then prints the textbook example: unit honesty vector at block 15, alpha 1.5, steered vs not.
-Prints a markdown table; exits 1 if a target fails, unless ``--no-fail``.
+Then prints the textbook example: unit honesty vector at block 15, alpha 1.5, steered vs not
+(and alpha +-8 for contrast). Prints a markdown table with the load average: on a shared 2-core
+machine, other processes make torch's threads wait on each other and every figure falls, often
+unevenly; rerun when the load is below the core count. Exits 1 if a target fails, unless ``--no-fail``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import time
@@ -223,8 +227,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokens", type=int, default=48, help="new tokens per request")
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent requests")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per measure (3 for the sequential one)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--no-fail", action="store_true", help="exit 0 even if a target fails")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()[0]
     lm = load_model("smollm2-135m", "builtin:smollm2-135m", device="cpu", dtype="float32",
                     cache_dir=Path.home() / ".cache/interp-service/models")
     print(f"model {lm.name}: {lm.n_layers} blocks, hidden {lm.hidden_size}, {torch.get_num_threads()} torch threads, "
@@ -244,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         "time": ex["ours_s"] <= peer_s,
         "diff": rel <= 1e-5,
     }
+
+    load_after = os.getloadavg()[0]
 
     def verdict(key: str) -> str:
         return "pass" if checks[key] else "FAIL"
@@ -267,7 +277,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| max abs difference of the two vectors / max abs component ({ex['scale']:.3f}) "
           f"| {ex['diff_abs']:.2e} abs | | {rel:.2e} rel | <= 1e-5 rel | {verdict('diff')} |")
     print(f"| each vs `output_hidden_states[{LAYER + 1}]` (prompts alone), max abs "
-          f"| {ex['ours_vs_ref']:.2e} | {ex['peer_vs_ref']:.2e} | | - | info |")
+          f"| {ex['ours_vs_ref']:.2e} | {ex['peer_vs_ref']:.2e} (batch 3 vs 1: {ex['peer3_vs_peer1']:.2e}) "
+          "| | - | info |")
+    print(f"| load average (1 min) before / after, {os.cpu_count()} CPUs | {load_before:.1f} / {load_after:.1f} "
+          "| | | - | info |")
 
     alphas = (1.5, 0.0, 8.0, -8.0)  # the textbook's, unsteered, then stronger either way (information)
     texts, norm = demo(lm, args.tokens, alphas)
