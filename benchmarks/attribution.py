@@ -12,23 +12,23 @@ the pad token as baseline and the log-probability of the greedy next token as ob
    the embedding layer (forward func: log_softmax of the target at the last position), ours and
    peer interleaved per prompt after a warm-up; speedup = median of per-prompt ratios (>= 1.7x);
    agreement = max |ours - Captum| / max |Captum|. The peer runs as typically used: parameters
-   requiring grad (``from_pretrained``'s default), all 50 steps in one batch; an info row times it
-   with frozen parameters on a few prompts.
-2. IG of an 8-token greedy continuation: ours (one call, 8 targets) vs Captum
-   ``LLMGradientAttribution(LayerIntegratedGradients(model, embedding))`` with ``TextTokenInput``
-   (baselines = pad) and the same targets, 50 Gauss-Legendre steps (>= 2.5x), on a subset.
-3. Adaptive rule (tolerance 1 %, at most 512 evaluations) on every prompt: 1 % relative
-   completeness error everywhere, median <= 200 evaluations, none above 512; uniform trapezoid
-   rules (``--uniform-steps``) on a subset say how many prompts they bring within 1 %.
-4. SHAP at ``max_evals=500``: ours (``objective="prob"``) vs the textbook recipe (``shap.Explainer``
-   over the tokenizer, one forward pass per masked text, target probability only), >= 5x.
+   requiring grad (``from_pretrained``'s default), 50 steps in one batch; an info row: frozen params.
+2. IG of an 8-token greedy continuation: ours (one call, 8 targets) vs Captum ``LLMGradientAttribution(
+   LayerIntegratedGradients(model, embedding))``, ``TextTokenInput`` (baselines = pad), same targets, 50
+   Gauss-Legendre steps (>= 2.5x), on the first ``--continuation-prompts`` prompts (one full IG each: slow).
+3. Adaptive rule (tolerance 1 %, at most 512 evaluations) on every prompt: 1 % completeness error everywhere,
+   median <= 200 evaluations, none above 512; uniform trapezoids (``--uniform-steps``) on a subset, for scale.
+4. SHAP, ``max_evals=500``: ours (``objective="prob"``) vs the textbook recipe (``shap.Explainer`` over
+   the tokenizer, one forward pass per masked text, target probability only), >= 5x; --shap-prompts.
 
-Prints a markdown table; exits 1 if a target fails, unless ``--no-fail``.
+Torch uses ``--threads`` (default 1: on a shared 2-core machine, 2 OpenMP threads per process made one call
+vary 5-20x with the others' load). Prints a markdown table; exits 1 if a target fails, unless ``--no-fail``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -171,27 +171,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shap-prompts", type=int, default=3, help="prompts for the SHAP comparison")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 prompts, 1 per comparison")
     parser.add_argument("--no-fail", action="store_true", help="exit 0 even if a target fails")
+    parser.add_argument("--ours-batch", type=int, help="alphas per forward pass in our IG (default: automatic)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (see the docstring)")
     args = parser.parse_args(argv)
     if args.quick:
         args.prompts, args.continuation_prompts, args.frozen_prompts = 3, 1, 1
         args.uniform_prompts, args.uniform_steps, args.shap_prompts = 1, "64", 1
+    torch.set_num_threads(args.threads)
     lm = load_model("smollm2-135m", "builtin:smollm2-135m", device="cpu", dtype="float32",
                     cache_dir=Path.home() / ".cache/interp-service/models")
-    tok = lm.tokenizer
-    texts = PROMPTS[: args.prompts]
+    texts, tok, ig = PROMPTS[: args.prompts], lm.tokenizer, partial(ours_ig, internal_batch_size=args.ours_batch)
     ids = [list(tok.encode(t)) for t in texts]
-    lengths = [len(i) for i in ids]
-    targets = [greedy(lm, i, 1)[0] for i in ids]
-    log(f"{len(texts)} prompts, {min(lengths)}-{max(lengths)} tokens (median {statistics.median(lengths)}), "
-        f"{torch.get_num_threads()} torch threads, pad id {tok.pad_token_id}")
+    lengths, targets = [len(i) for i in ids], [greedy(lm, i, 1)[0] for i in ids]
+    start, load_start = time.perf_counter(), os.getloadavg()[0]
 
     # 1. next token, GL50: warm-up, then ours and peer interleaved per prompt.
-    ours_ig(lm, ids[0], targets[:1], rule="gauss_legendre", n_steps=50)
+    ig(lm, ids[0], targets[:1], rule="gauss_legendre", n_steps=50)
     with params_require_grad(lm.model):
         captum_next_token(lm, ids[0], targets[0])
     t_ours, t_peer, diffs, gl_err, captum_err = [], [], [], [], []
     for k, (i, target) in enumerate(zip(ids, targets, strict=True)):
-        dt, res = timed(partial(ours_ig, lm, i, [target], rule="gauss_legendre", n_steps=50))
+        dt, res = timed(partial(ig, lm, i, [target], rule="gauss_legendre", n_steps=50))
         with params_require_grad(lm.model):
             dp, peer = timed(partial(captum_next_token, lm, i, target))
         t_ours.append(dt)
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     t_oc, t_pc, diffs_c, n_cont = [], [], [], min(args.continuation_prompts, len(texts))
     for k in range(n_cont):
         cont = greedy(lm, ids[k], 8)
-        dt, res = timed(partial(ours_ig, lm, ids[k], cont, rule="gauss_legendre", n_steps=50))
+        dt, res = timed(partial(ig, lm, ids[k], cont, rule="gauss_legendre", n_steps=50))
         with params_require_grad(lm.model):
             dp, peer = timed(partial(captum_continuation, lm, texts[k], cont))
         t_oc.append(dt)
@@ -222,14 +222,14 @@ def main(argv: list[str] | None = None) -> int:
     # 3. adaptive on every prompt; uniform trapezoid on a subset.
     evals, errors, t_adapt = [], [], []
     for k, (i, target) in enumerate(zip(ids, targets, strict=True)):
-        dt, res = timed(partial(ours_ig, lm, i, [target], rule="adaptive", tolerance=0.01, max_evaluations=512))
+        dt, res = timed(partial(ig, lm, i, [target], rule="adaptive", tolerance=0.01, max_evaluations=512))
         evals.append(res.evaluations)
         errors.append(float(res.relative_error[0]))
         t_adapt.append(dt)
         log(f"[adaptive] {k}: {res.evaluations} evaluations, error {errors[-1]:.2%}, {dt:.1f}s")
     uniform: dict[int, list[float]] = {}
     for steps in [int(s) for s in args.uniform_steps.split(",") if s]:
-        uniform[steps] = [float(ours_ig(lm, i, [t], rule="riemann_trapezoid", n_steps=steps).relative_error[0])
+        uniform[steps] = [float(ig(lm, i, [t], rule="riemann_trapezoid", n_steps=steps).relative_error[0])
                           for i, t in zip(ids[: args.uniform_prompts], targets, strict=False)]
         log(f"[uniform] {steps} steps: errors {', '.join(f'{e:.1%}' for e in uniform[steps])}")
 
@@ -256,17 +256,17 @@ def main(argv: list[str] | None = None) -> int:
         "adaptive": all(within) and med(evals) <= 200 and max(evals) <= 512,
     }
 
-    def verdict(key: str) -> str:
-        return "pass" if checks[key] else "**fail**"
-
+    verdict = {key: "pass" if ok else "**fail**" for key, ok in checks.items()}
     shap_lens = ", ".join(str(n) for n in lengths[: len(t_os)])
     print(f"\n{len(texts)} prompts of {min(lengths)}-{max(lengths)} tokens (median {med(lengths)}), "
-          f"{torch.get_num_threads()} torch threads\n")
+          f"{torch.get_num_threads()} torch threads, pad id {tok.pad_token_id} as baseline, our IG chunks "
+          f"{args.ours_batch or 'automatic'}; wall {time.perf_counter() - start:.0f} s; 1-min load average "
+          f"{load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end\n")
     print("| measure | ours | peer | ratio | target | result |")
     print("|---|---|---|---|---|---|")
     print(f"| IG next token, GL 50 steps, pad baseline, median s/prompt ({len(texts)} prompts; peer: Captum "
           f"`LayerIntegratedGradients`, params requiring grad) | {med(t_ours):.2f} | {med(t_peer):.2f} | "
-          f"{ig_ratio:.2f}x | >= 1.7x | {verdict('ig')} |")
+          f"{ig_ratio:.2f}x | >= 1.7x | {verdict['ig']} |")
     print(f"| same, Captum with frozen params ({len(frozen)} prompts), frozen / requiring grad | | "
           f"{med(frozen):.2f} | {frozen_ratio:.2f} | - | info |")
     print(f"| ours GL50 vs Captum GL50: max abs diff / max abs attribution, median (max) | {med(diffs):.1e} "
@@ -275,18 +275,18 @@ def main(argv: list[str] | None = None) -> int:
           f"{med(captum_err):.0%} ({max(captum_err):.0%}) | | - | info |")
     print(f"| IG 8-token continuation, GL 50, median s/prompt ({n_cont} prompts, {lengths[0]}-"
           f"{max(lengths[:n_cont])} tokens; peer: Captum `LLMGradientAttribution`) | {med(t_oc):.1f} | "
-          f"{med(t_pc):.1f} | {cont_ratio:.2f}x | >= 2.5x | {verdict('cont')} |")
+          f"{med(t_pc):.1f} | {cont_ratio:.2f}x | >= 2.5x | {verdict['cont']} |")
     print(f"| continuation: max abs diff / max abs attribution, max | {max(diffs_c):.1e} | | | - | info |")
     print(f"| adaptive (tol 1 %, max 512): prompts within 1 %; evaluations median / max | "
           f"{sum(within)}/{len(within)}; {med(evals):.0f} / {max(evals)} | | | all; <= 200 / <= 512 | "
-          f"{verdict('adaptive')} |")
+          f"{verdict['adaptive']} |")
     print(f"| adaptive: completeness error median (max); s/prompt median | {med(errors):.2%} ({max(errors):.2%}); "
           f"{med(t_adapt):.1f} | | | - | info |")
     for steps, errs in uniform.items():
         print(f"| uniform trapezoid, {steps} steps ({steps + 1} evaluations): prompts within 1 %; error median "
               f"| | {sum(e <= 0.01 for e in errs)}/{len(errs)}; {med(errs):.1%} | | - | info |")
     print(f"| SHAP, max_evals 500, median s/prompt ({len(t_os)} prompts of {shap_lens} tokens; peer: textbook "
-          f"1.2 recipe) | {med(t_os):.2f} | {med(t_ts):.1f} | {shap_ratio:.1f}x | >= 5x | {verdict('shap')} |")
+          f"1.2 recipe) | {med(t_os):.2f} | {med(t_ts):.1f} | {shap_ratio:.1f}x | >= 5x | {verdict['shap']} |")
     print(f"| SHAP: model evaluations (ours, masked rows) / textbook forward passes, median | {med(ours_evals):.0f} "
           f"| {med(forwards):.0f} | | - | info |")
     print(f"| SHAP local accuracy, max abs (base + sum - f(x)), probability units | {max(local):.1e} | | | - | info |")

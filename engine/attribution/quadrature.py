@@ -9,9 +9,10 @@ The fixed rules are the textbook ones. :class:`AdaptiveBisection` uses a fact th
 waste: the objective at the two ends of an interval gives the *exact* change of ``F`` over it, so
 the trapezoid estimate of the integral of ``dF/dalpha`` on each interval can be checked against the
 truth, and only the intervals where they disagree get more points. This matters because, with
-token-embedding baselines, the integrand has near-jumps (measured on SmolLM2-135M: 50
-Gauss-Legendre nodes gave completeness errors several times ``F(x) - F(b)``, and uniform rules
-needed about 2,000 points to reach 0.1 %), which adaptive bisection finds in a few rounds.
+token-embedding baselines, the integrand has near-jumps: on SmolLM2-135M, ``F`` swings by several
+nats back and forth along the path, 16 equal intervals left completeness errors of 6 % to 1,900 %
+(median 88 %) on 12 prompts, and uniform rules have been reported to need about 2,000 points to
+reach 0.1 %; adaptive bisection reaches 1 % with a median of 133 points (see the class).
 """
 
 from __future__ import annotations
@@ -85,6 +86,11 @@ def trapezoid(alphas: torch.Tensor, contributions: torch.Tensor) -> torch.Tensor
     return torch.einsum("k,kti->ti", widths / 2, contributions[1:] + contributions[:-1])
 
 
+def float_floor(f_input: torch.Tensor, f_baseline: torch.Tensor) -> torch.Tensor:
+    """``[n_targets]`` the size below which changes of F are float32 rounding, not signal."""
+    return 1e-6 * (1.0 + f_input.abs() + f_baseline.abs())
+
+
 def relative_scale(f_input: torch.Tensor, f_baseline: torch.Tensor) -> torch.Tensor:
     """``|F(x) - F(b)|``, floored at float32 resolution of F so a null change is not divided by 0.
 
@@ -94,8 +100,7 @@ def relative_scale(f_input: torch.Tensor, f_baseline: torch.Tensor) -> torch.Ten
     Returns:
         ``[n_targets]`` positive denominators of the relative completeness error.
     """
-    floor = 1e-6 * (1.0 + f_input.abs() + f_baseline.abs())
-    return torch.maximum((f_input - f_baseline).abs(), floor)
+    return torch.maximum((f_input - f_baseline).abs(), float_floor(f_input, f_baseline))
 
 
 class AdaptiveBisection:
@@ -105,12 +110,21 @@ class AdaptiveBisection:
     estimate of the change of ``F_t`` is ``h/2 (g_t(a) + g_t(b))`` with ``g_t = dF_t/dalpha``, and
     the exact change is ``F_t(b) - F_t(a)``; their difference ``e_{t,k}`` is the interval's error,
     and the completeness error of the trapezoid attributions is exactly ``sum_k e_{t,k}``.
-    Each round bisects the intervals with the largest ``|e_{t,k}| / |F_t(1) - F_t(0)|`` over the
-    targets not yet within tolerance, as many as needed for the errors left outside the selection
-    to fit in ``cover * tolerance`` (each interval's error is counted at full size, so cancellation
-    is not relied upon when choosing, only when deciding to stop).
 
-    It stops when every target's relative completeness error is at most ``tolerance`` or the
+    Each round bisects, worst first, the intervals whose error ``|e_{t,k}| / |F_t(1) - F_t(0)|``
+    (the largest over the targets not yet settled) is at least ``focus`` times the worst one. Small
+    rounds spend points only where the integrand is not yet resolved; a near-jump is found by a few
+    successive bisections of the one interval holding it.
+
+    A target is settled when its relative completeness error is at most ``tolerance`` *and* the
+    last refinement moved its attribution vector by at most ``settle * tolerance`` (relative L2).
+    Completeness alone is one number that interval errors of opposite signs can meet by luck.
+    Measured on SmolLM2-135M (12 prompts of 5-28 tokens, pad baseline, log-prob, tolerance 1 %):
+    stopping on completeness alone took a median of 69 points but left attributions a median 11 %
+    (up to 50 %) off a 512-point reference in relative L2; with the second test, a median of 133
+    points (at most 226) and 3 % (at most 6 %). ``focus`` 0.3 and 0.7 were no better.
+
+    The run stops when every target is settled, when nothing is left to bisect, or when the
     budget of ``max_evaluations`` points is spent; the result is always the trapezoid over every
     point evaluated, and its completeness error is reported as it is.
 
@@ -118,19 +132,23 @@ class AdaptiveBisection:
     :meth:`next_alphas` until it is empty.
     """
 
-    def __init__(self, *, n_initial: int, tolerance: float, max_evaluations: int, cover: float = 1.0) -> None:
+    def __init__(self, *, n_initial: int, tolerance: float, max_evaluations: int, focus: float = 0.5,
+                 settle: float = 3.0) -> None:
         """Args:
         n_initial: intervals of the first uniform grid (at least 2); lowered to fit the budget.
         tolerance: relative completeness error to reach for every target.
         max_evaluations: at most this many points in all (at least 3).
-        cover: how much of the tolerance the unselected intervals' errors may take up.
+        focus: a round bisects the intervals with at least this fraction of the worst error.
+        settle: a target also needs its last refinement to move its attributions by at most
+            ``settle * tolerance`` (relative L2).
         """
         if max_evaluations < 3:
             raise ValueError("the adaptive rule needs max_evaluations >= 3")
         self.n_initial = max(2, min(n_initial, max_evaluations - 1))
         self.tolerance = tolerance
         self.max_evaluations = max_evaluations
-        self.cover = cover
+        self.focus = focus
+        self.settle = settle
         self.alphas = torch.empty(0, dtype=torch.float64)
         self.values = torch.empty(0, dtype=torch.float64)
         self.contributions = torch.empty(0, dtype=torch.float64)
@@ -147,11 +165,11 @@ class AdaptiveBisection:
             values: ``[n_points, n_targets]`` objective at them.
             contributions: ``[n_points, n_targets, n_inputs]`` integrand at them.
         """
-        if len(self.alphas):
+        if self.evaluations:
             self._previous = self.attributions()
+            values, contributions = torch.cat([self.values, values]), torch.cat([self.contributions, contributions])
         self.alphas = torch.cat([self.alphas, torch.tensor(alphas, dtype=torch.float64)])
-        self.values = torch.cat([self.values, values]) if len(self.values) else values
-        self.contributions = torch.cat([self.contributions, contributions]) if len(self.contributions) else contributions
+        self.values, self.contributions = values, contributions
         order = torch.argsort(self.alphas)
         self.alphas, self.values, self.contributions = self.alphas[order], self.values[order], self.contributions[order]
 
@@ -169,13 +187,15 @@ class AdaptiveBisection:
         widths = (self.alphas[1:] - self.alphas[:-1])[:, None]
         return widths / 2 * (slopes[1:] + slopes[:-1]) - (self.values[1:] - self.values[:-1])
 
+    def _scale(self) -> torch.Tensor:
+        return relative_scale(self.values[-1], self.values[0])
+
     def relative_error(self) -> torch.Tensor:
         """``[n_targets]`` relative completeness error of :meth:`attributions`."""
-        scale = relative_scale(self.values[-1], self.values[0])
-        return self.interval_errors().sum(0).abs() / scale
+        return self.interval_errors().sum(0).abs() / self._scale()
 
-    def attribution_change(self) -> torch.Tensor:
-        """``[n_targets]`` relative L2 change of each target's attributions in the last refinement.
+    def _change(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``([n_targets], [n_targets])``: L2 norm of the last refinement's change, and of the result.
 
         Before any refinement, the comparison is with the trapezoid on every other point of the
         initial grid (half its resolution), so the figure always says how settled the result is.
@@ -185,27 +205,34 @@ class AdaptiveBisection:
         if previous is None:
             coarse = slice(None, None, 2) if self.n_initial % 2 == 0 else slice(None)
             previous = trapezoid(self.alphas[coarse], self.contributions[coarse])
-        norm = current.norm(dim=-1)
-        change = (current - previous).norm(dim=-1)
+        return (current - previous).norm(dim=-1), current.norm(dim=-1)
+
+    def attribution_change(self) -> torch.Tensor:
+        """``[n_targets]`` relative L2 change of each target's attributions in the last refinement."""
+        change, norm = self._change()
         return torch.where(norm > 0, change / norm.clamp_min(torch.finfo(torch.float64).tiny), change)
 
+    def settled(self) -> torch.Tensor:
+        """``[n_targets]`` bool: within tolerance by completeness and by the last change."""
+        change, norm = self._change()
+        # The change is judged against the float32 floor as well, so that a target whose
+        # attributions are all (numerically) zero can settle.
+        moved = change / torch.maximum(norm, float_floor(self.values[-1], self.values[0]))
+        return (self.relative_error() <= self.tolerance) & (moved <= self.settle * self.tolerance)
+
     def next_alphas(self) -> list[float]:
-        """Midpoints to evaluate next; empty when within tolerance or out of budget."""
+        """Midpoints to evaluate next; empty when every target is settled or the budget is spent."""
         left = self.max_evaluations - self.evaluations
-        relative = self.relative_error()
-        unsettled = relative > self.tolerance
+        unsettled = ~self.settled()
         if left <= 0 or not bool(unsettled.any()):
             return []
-        scale = relative_scale(self.values[-1], self.values[0])
-        errors = (self.interval_errors().abs() / scale)[:, unsettled]  # [n_intervals, n_unsettled]
-        widths = self.alphas[1:] - self.alphas[:-1]
-        errors[widths < 2 * MIN_INTERVAL] = 0.0
+        errors = (self.interval_errors().abs() / self._scale())[:, unsettled]  # [n_intervals, n_unsettled]
         score = errors.max(dim=1).values
+        widths = self.alphas[1:] - self.alphas[:-1]
+        score[widths < 2 * MIN_INTERVAL] = 0.0
+        worst = float(score.max())
+        if worst <= 0.0:
+            return []  # nothing left that bisection can improve
         order = torch.argsort(score, descending=True)
-        # Unselected error per target as the selection grows: pick the shortest prefix that leaves
-        # at most cover * tolerance outside it for every unsettled target.
-        outside = errors.sum(0)[None, :] - torch.cumsum(errors[order], dim=0)
-        enough = (outside <= self.cover * self.tolerance).all(dim=1)
-        count = int(torch.nonzero(enough)[0].item()) + 1 if bool(enough.any()) else len(order)
-        chosen = [int(k) for k in order[: min(count, left)] if score[k] > 0]
+        chosen = [int(k) for k in order if float(score[k]) >= self.focus * worst][:left]
         return [float((self.alphas[k] + self.alphas[k + 1]) / 2) for k in chosen]

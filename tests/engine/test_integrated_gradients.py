@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import torch
 
-from engine.attribution.integrated_gradients import BaselineError, IGResult, integrated_gradients
+from engine.attribution.integrated_gradients import BaselineError, IGResult, auto_batch_size, integrated_gradients
 from engine.loading import LoadedModel
 from tests.fakes import tiny_gpt2_lm, tiny_lm
 
@@ -63,7 +63,7 @@ def reference_ig(lm: LoadedModel, input_ids: list[int], target: int, attributabl
 
 
 def run(lm: LoadedModel, **overrides: Any) -> IGResult:
-    """IG of the prompt's continuation tokens with the given overrides."""
+    """IG of the first continuation token (EOS baseline, every input attributable), with overrides."""
     input_ids = encode(lm, PROMPT)
     arguments: dict[str, Any] = {
         "target_ids": encode(lm, CONTINUATION)[:1],
@@ -79,10 +79,11 @@ def test_many_trapezoid_steps_match_a_slow_textbook_reference(lm: LoadedModel) -
     target = encode(lm, CONTINUATION)[0]
     attributable = [i != 2 for i in range(len(input_ids))]  # one input held at its real embedding
     result = integrated_gradients(lm, input_ids, [target], attributable=attributable, baseline=EOS,
-                                  rule="riemann_trapezoid", n_steps=400)
-    reference = reference_ig(lm, input_ids, target, attributable, EOS, n_steps=400)
+                                  rule="riemann_trapezoid", n_steps=256)
+    reference = reference_ig(lm, input_ids, target, attributable, EOS, n_steps=256)
     assert result.attributions.dtype == torch.float64 and result.attributions.shape == (1, len(input_ids))
     assert relative_difference(result.attributions[0], reference) < 1e-4
+    assert float(completeness_error(result)[0]) < 1e-4  # 256 steps: the integral itself, not a coarse sum
     with torch.no_grad():
         probs = torch.softmax(lm.model(torch.tensor([input_ids])).logits[0, -1].float(), -1)
     assert float(result.probability[0]) == pytest.approx(float(probs[target]), rel=1e-5)
@@ -97,7 +98,7 @@ def test_completeness_error_shrinks_as_steps_grow(lm: LoadedModel) -> None:
 
 @pytest.mark.parametrize("objective", ["logit", "log_prob", "prob"])
 def test_every_objective_satisfies_completeness_with_many_steps(lm: LoadedModel, objective: str) -> None:
-    result = run(lm, objective=objective, rule="riemann_trapezoid", n_steps=512)
+    result = run(lm, objective=objective, rule="riemann_trapezoid", n_steps=256)
     assert float(completeness_error(result).max()) < 1e-3
 
 
@@ -210,6 +211,19 @@ def test_a_raising_progress_callback_cancels_and_leaves_nothing_behind(lm: Loade
     fresh = run(lm, rule="riemann_trapezoid", n_steps=11, internal_batch_size=12)
     assert relative_difference(again.attributions, fresh.attributions) < 1e-4
     assert not any(p.requires_grad for p in lm.model.parameters())
+
+
+def test_it_works_when_the_caller_is_in_inference_mode(lm: LoadedModel) -> None:
+    expected = run(lm, rule="riemann_trapezoid", n_steps=8)
+    with torch.inference_mode():
+        result = run(lm, rule="riemann_trapezoid", n_steps=8)
+    assert relative_difference(result.attributions, expected.attributions) < 1e-6
+
+
+def test_the_automatic_batch_size_shrinks_with_the_sequence_and_stays_in_bounds(lm: LoadedModel) -> None:
+    sizes = [auto_batch_size(lm, seq_len, 1, budget_bytes=2**20) for seq_len in (4, 32, 128)]
+    assert sizes[0] >= sizes[1] >= sizes[2] >= 1 and sizes[0] <= 64
+    assert auto_batch_size(lm, 10_000, 1, budget_bytes=1) == 1
 
 
 @pytest.mark.parametrize(
