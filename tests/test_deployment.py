@@ -483,7 +483,7 @@ def test_the_dockerfile_HEALTHCHECK_probes_healthz_with_python(dockerfile):  # n
 
 
 def test_the_entry_points_packages_are_copied_into_the_image(dockerfile, services):
-    copied = set()
+    copied: set[str] = set()
     for ins in dockerfile:
         if ins.keyword in ("COPY", "ADD"):
             flags, rest = split_flags(ins.args)

@@ -32,10 +32,12 @@ def test_greedy_generation_with_the_kv_cache_equals_recomputing_everything() -> 
 
 
 def test_sampling_with_a_seed_is_reproducible_and_different_seeds_differ() -> None:
-    params = {"max_new_tokens": 16, "temperature": 1.5}
-    first = generate(tiny_lm(), prompt(), SamplingParams(seed=7, **params)).token_ids
-    again = generate(tiny_lm(), prompt(), SamplingParams(seed=7, **params)).token_ids
-    others = {tuple(generate(tiny_lm(), prompt(), SamplingParams(seed=s, **params)).token_ids) for s in range(5)}
+    def params(seed: int) -> SamplingParams:
+        return SamplingParams(max_new_tokens=16, temperature=1.5, seed=seed)
+
+    first = generate(tiny_lm(), prompt(), params(7)).token_ids
+    again = generate(tiny_lm(), prompt(), params(7)).token_ids
+    others = {tuple(generate(tiny_lm(), prompt(), params(s)).token_ids) for s in range(5)}
     assert first == again
     assert len(others) > 1
 

@@ -198,6 +198,30 @@ def test_attribution_explains_paris_within_one_percent_and_renders_a_page(stack:
     assert "Paris" in page.text and "France" in page.text
 
 
+def resident_memory(pid: int) -> int:
+    """Resident set size of a process in bytes, from the kernel's own account."""
+    with open(f"/proc/{pid}/status") as status:
+        line = next(line for line in status if line.startswith("VmRSS:"))
+    return int(line.split()[1]) * 1024
+
+
+def test_the_worker_keeps_no_memory_between_attribution_jobs(stack: RunningStack) -> None:
+    prompts = ["The capital of France is", "Water boils at a temperature of", "Roses are red, violets are"]
+    bodies = [{"rule": "gauss_legendre", "n_steps": 8}, {"method": "shap", "max_evals": 40},
+              {"target": {"kind": "generate", "n_tokens": 2}, "rule": "riemann_trapezoid", "n_steps": 6}]
+    (pid,) = stack.worker_pids().values()
+    after: dict[int, int] = {}
+    for n in range(1, 51):
+        body = {"prompt": prompts[n % 3], **bodies[n % 3]}
+        reply = httpx.post(f"{stack.base_url}/attribute", json=body, timeout=30)
+        assert reply.status_code == 202, reply.text
+        job = httpx.get(f"{stack.base_url}{reply.headers['location']}", params={"wait": 60}, timeout=70).json()
+        assert job["status"] == "succeeded", job
+        if n in (5, 50):
+            after[n] = resident_memory(pid)
+    assert after[50] <= 1.05 * after[5], f"worker RSS grew from {after[5] / 2**20:.0f} to {after[50] / 2**20:.0f} MiB"
+
+
 def test_the_zero_baseline_is_refused_on_the_rmsnorm_default_model(stack: RunningStack) -> None:
     reply = httpx.post(f"{stack.base_url}/attribute", timeout=30,
                        json={"prompt": "The capital of France is", "baseline": "zero"})
@@ -221,6 +245,7 @@ def test_killing_the_worker_mid_job_fails_the_job_and_a_new_worker_takes_the_nex
     job = submit_score(stack, [LONG_TEXT] * 250, batch_size=1)
     wait_for(stack, job["id"], lambda j: j["status"] == "running" and j["progress"]["fraction"] > 0)
     worker = stack.redis.hget(f"interp:job:{job['id']}", "worker")
+    assert isinstance(worker, str)
     pid = stack.worker_pids()[worker]
     os.kill(pid, signal.SIGKILL)
 

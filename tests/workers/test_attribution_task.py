@@ -75,3 +75,64 @@ def test_shap_reports_its_base_value_and_local_accuracy(runtime: WorkerRuntime) 
 def test_a_generated_target_explains_each_greedy_token(runtime: WorkerRuntime) -> None:
     result = attribute(runtime, target={"kind": "generate", "n_tokens": 3}, rule="gauss_legendre", n_steps=16)
     assert 1 <= len(result.targets) <= 3
+
+
+class RecordingStore(JobStore):
+    """A job store that records every progress report and can request a cancel after the n-th."""
+
+    def __init__(self, redis: Redis, *, ttl_seconds: int, cancel_after: int | None = None) -> None:
+        super().__init__(redis, ttl_seconds=ttl_seconds)
+        self.reports: list[tuple[float, str]] = []
+        self.cancel_after = cancel_after
+
+    def set_progress(self, job_id: str, fraction: float, stage: str) -> None:
+        super().set_progress(job_id, fraction, stage)
+        self.reports.append((fraction, stage))
+        chunks = sum(stage == "attributing" for _, stage in self.reports)
+        if self.cancel_after is not None and chunks == self.cancel_after:
+            self.request_cancel(job_id)
+
+
+def recording_runtime(tmp_path: Path, cancel_after: int | None = None) -> WorkerRuntime:
+    clients: tuple[Redis, Redis] = fake_clients()
+    settings = tiny_settings(tmp_path)
+    store = RecordingStore(clients[0], ttl_seconds=settings.job_ttl_seconds, cancel_after=cancel_after)
+    beat(WorkerDirectory(clients[0], ttl_seconds=60), "w")
+    return WorkerRuntime(settings=settings, registry=tiny_registry(), store=store, worker_name="w")
+
+
+def run_recorded(runtime: WorkerRuntime, **payload: Any) -> tuple[JobStatus, list[tuple[float, str]]]:
+    body = {"prompt": PROMPT, **payload}
+    job_id = queued_job(runtime.store, kind="attribute", payload=body)
+    run_job(runtime, job_id, "attribute", body)
+    record = runtime.store.get(job_id)
+    assert record is not None and isinstance(runtime.store, RecordingStore)
+    return record.status, [r for r in runtime.store.reports if r[1] == "attributing"]
+
+
+def test_integrated_gradients_reports_progress_after_every_chunk_and_it_only_grows(tmp_path: Path) -> None:
+    # 16 Gauss-Legendre nodes and the two ends are 18 alphas: 6 chunks of 3.
+    status, chunks = run_recorded(recording_runtime(tmp_path), rule="gauss_legendre", n_steps=16,
+                                  internal_batch_size=3)
+    fractions = [f for f, _ in chunks]
+    assert status is JobStatus.succeeded
+    assert len(chunks) == 6
+    assert fractions == sorted(fractions) and 0 < fractions[0] < fractions[-1] < 1
+
+
+def test_shap_reports_progress_after_every_forward_pass(tmp_path: Path) -> None:
+    status, chunks = run_recorded(recording_runtime(tmp_path), method="shap", max_evals=200)
+    assert status is JobStatus.succeeded
+    assert len(chunks) >= 3
+
+
+@pytest.mark.parametrize("payload", [
+    {"rule": "gauss_legendre", "n_steps": 16, "internal_batch_size": 3},
+    {"rule": "adaptive", "n_steps": 16, "internal_batch_size": 2, "tolerance": 1e-9, "max_evaluations": 64},
+    {"method": "shap", "max_evals": 200},
+], ids=["fixed rule", "adaptive rule", "shap"])
+def test_a_cancel_takes_effect_before_the_next_chunk(tmp_path: Path, payload: dict[str, Any]) -> None:
+    # The cancel is requested while the second chunk reports its progress: no third chunk may run.
+    status, chunks = run_recorded(recording_runtime(tmp_path, cancel_after=2), **payload)
+    assert status is JobStatus.canceled
+    assert len(chunks) == 2
