@@ -23,10 +23,14 @@ probabilities. Here the same explainer runs on token ids instead:
   mask, else unk, else pad token) at the same position; masking never collapses, drops or inserts
   tokens, so every masked input has the prompt's length and positions.
 * **Model function.** Every masked input has the same length, so a batch needs no padding: rows
-  are scattered into the full sequence (``input + target_ids[:-1]``), run ``batch_size`` at a
-  time, and only the last ``n_targets`` positions are unembedded (``logits_to_keep``). The
-  objective of every target comes back as one column, so one masked forward serves all targets;
-  only ``[batch, n_targets]`` figures leave the device.
+  are scattered into the full sequence (``input + target_ids[:-1]``), sorted, run ``batch_size``
+  at a time, and only the last ``n_targets`` positions are unembedded. The objective of every
+  target comes back as one column, so one masked forward serves all targets; only
+  ``[batch, n_targets]`` figures leave the device.
+* **Shared prefixes.** Masked rows agree on long prefixes, and a causal model's states at a
+  position depend only on the tokens up to it, so each distinct prefix is computed once and
+  extended through a KV cache (`~engine.attribution.shared_prefix`): about half the work of one
+  forward pass per row on the explainer's batches.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from engine.attribution.shared_prefix import auto_rows, forward_shared_prefixes
 from engine.loading import LoadedModel
 from engine.prompts import decode
 
@@ -55,7 +60,7 @@ _DECODE_CONTEXT = 4
 #: ``batch_size``: with a truncated budget the batches decide which coalitions get explored, so
 #: tying them to ``batch_size`` would make the attributions depend on it. ``batch_size`` only
 #: splits each call into forward passes.
-EXPLAINER_BATCH = 64
+EXPLAINER_BATCH = 128
 
 
 @dataclass(frozen=True)
@@ -162,6 +167,7 @@ class _BatchedObjective:
     def __init__(self, lm: LoadedModel, input_ids: Sequence[int], target_ids: Sequence[int], positions: Sequence[int],
                  *, objective: Objective, batch_size: int, budget: int, on_batch: BatchCallback | None) -> None:
         self.lm = lm
+        self.head = lm.adapter.unembedding(lm.model)
         device = lm.device
         # Target t is predicted at position len(input_ids) - 1 + t, so the sequence ends with every
         # target but the last, and the targets' logits are those of the last n_targets positions.
@@ -189,9 +195,11 @@ class _BatchedObjective:
             ``[batch, n_targets]`` float64 objectives.
         """
         masked = np.asarray(masked, dtype=np.int64).reshape(-1, len(self.attributable_ids))
+        # Sorted, so that each forward pass gets rows with long common prefixes to share.
+        order = np.lexsort(masked.T[::-1])
         objectives, log_probs = [], []
         for start in range(0, len(masked), self.batch_size):
-            chunk = masked[start : start + self.batch_size]
+            chunk = masked[order[start : start + self.batch_size]]
             objective, log_prob = self._forward(torch.from_numpy(chunk))
             objectives.append(objective)
             log_probs.append(log_prob)
@@ -199,6 +207,9 @@ class _BatchedObjective:
             if self.on_batch is not None:
                 # Partition fills its last batch before checking the budget, so it can overshoot.
                 self.on_batch(self.evaluations, max(self.budget, self.evaluations))
+        unsort = np.empty_like(order)
+        unsort[order] = np.arange(len(order))
+        objectives, log_probs = [np.concatenate(objectives)[unsort]], [np.concatenate(log_probs)[unsort]]
         out = np.concatenate(objectives)
         if self.f_input is None:
             unmasked = np.flatnonzero((masked == self.attributable_ids).all(axis=1))
@@ -214,9 +225,11 @@ class _BatchedObjective:
         ids = self.template.expand(rows, -1).clone()
         ids[:, self.positions] = masked.to(ids.device)
         n_targets = self.targets.shape[0]
-        # Same length in every row: no padding, the attention mask is all ones.
-        logits = self.lm.model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=False,
-                               logits_to_keep=n_targets).logits[:, -n_targets:].float()  # [rows, n_targets, vocab]
+        # Same length in every row, no padding; prefixes shared by several rows are computed once.
+        hidden = forward_shared_prefixes(self.lm, ids, n_targets)  # [rows, n_targets, hidden]
+        # The head on a contiguous 2-D input: a sliced 3-D one made torch fall back to a batched
+        # matmul against the weight expanded per row (measured 9x slower on CPU).
+        logits = self.head(hidden.reshape(rows * n_targets, -1)).float().reshape(rows, n_targets, -1)
         target_logit = logits.gather(-1, self.targets.expand(rows, -1)[..., None])[..., 0]
         log_prob = target_logit - torch.logsumexp(logits, dim=-1)
         objective = {"logit": target_logit, "log_prob": log_prob, "prob": log_prob.exp()}[self.objective]
@@ -259,7 +272,7 @@ def shap_attribution(
     objective: Objective = "log_prob",
     max_evals: int = 500,
     seed: int = 0,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     mask_token_id: int | None = None,
     on_batch: BatchCallback | None = None,
 ) -> ShapResult:
@@ -275,7 +288,8 @@ def shap_attribution(
             explainer may finish its last batch past it.
         seed: seeds numpy's global generator, which the Partition explainer draws tie-breaks of its
             priority queue from (it takes no seed of its own); the previous state is restored after.
-        batch_size: masked inputs per forward pass, at most `EXPLAINER_BATCH`; the attributions do
+        batch_size: masked inputs per forward pass, at most `EXPLAINER_BATCH`; None: as many as keep
+            the pass's KV cache within `~engine.attribution.shared_prefix.CACHE_BUDGET_BYTES`; the attributions do
             not depend on it (up to the float error of batched matmuls).
         mask_token_id: the id a masked token is replaced with; `default_mask_token_id` when None.
         on_batch: called with ``(evaluated, max(max_evals, evaluated))`` after each forward pass;
@@ -285,6 +299,8 @@ def shap_attribution(
         A `ShapResult`; ``base_values + attributions.sum(-1) == f_input`` up to float error.
     """
     mask_id = default_mask_token_id(lm.tokenizer) if mask_token_id is None else mask_token_id
+    if batch_size is None:
+        batch_size = min(EXPLAINER_BATCH, auto_rows(lm, max(1, len(input_ids) + len(target_ids) - 1)))
     _validate(lm, input_ids, target_ids, attributable, objective, max_evals, batch_size, mask_id)
     positions = [i for i, keep in enumerate(attributable) if keep]
     model_fn = _BatchedObjective(lm, input_ids, target_ids, positions, objective=objective, batch_size=batch_size,

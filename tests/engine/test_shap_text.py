@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from engine.attribution import shap_text
 from engine.attribution.shap_text import ShapResult, shap_attribution
 from engine.loading import LoadedModel
 from tests.fakes import tiny_gpt2_lm, tiny_lm
@@ -70,17 +71,20 @@ def brute_force_shapley(lm: LoadedModel, input_ids: list[int], target_ids: list[
 
 @contextmanager
 def recorded_forwards(lm: LoadedModel) -> Iterator[list[torch.Tensor]]:
-    """Record the ``input_ids`` of every forward pass of the model."""
+    """Record the full ``[rows, seq]`` token ids of every batch the model function evaluates."""
     seen: list[torch.Tensor] = []
+    original = shap_text.forward_shared_prefixes
 
-    def hook(_module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        seen.append((kwargs["input_ids"] if "input_ids" in kwargs else args[0]).detach().clone())
+    def recording(model: LoadedModel, ids: torch.Tensor, keep_last: int) -> torch.Tensor:
+        assert model is lm
+        seen.append(ids.detach().clone())
+        return original(model, ids, keep_last)
 
-    handle = lm.model.register_forward_pre_hook(hook, with_kwargs=True)
+    shap_text.forward_shared_prefixes = recording  # type: ignore[assignment]
     try:
         yield seen
     finally:
-        handle.remove()
+        shap_text.forward_shared_prefixes = original  # type: ignore[assignment]
 
 
 def assert_local_accuracy(result: ShapResult) -> None:
