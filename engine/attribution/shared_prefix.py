@@ -101,7 +101,8 @@ def forward_shared_prefixes(lm: LoadedModel, ids: torch.Tensor, keep_last: int) 
         group = np.concatenate([[0], np.cumsum(differences < end)])
         representatives = np.flatnonzero(np.concatenate([[True], differences < end]))
         if start > 0:
-            cache.reorder_cache(torch.from_numpy(parent_group[representatives]).to(lm.device))
+            parents = torch.from_numpy(parent_group[representatives]).to(lm.device)
+            cache.reorder_cache(parents)  # type: ignore[arg-type]  # any int64 index tensor; typed LongTensor
         chunk = torch.from_numpy(sorted_ids[representatives, start:end]).to(lm.device)
         positions = torch.arange(start, end, device=lm.device).expand(len(representatives), -1)
         mask = torch.ones(len(representatives), end, dtype=torch.long, device=lm.device)
