@@ -1,11 +1,13 @@
 """Autoregressive generation for a batch of independent requests, with a KV cache.
 
 Rows are left-padded to a common length and decoded together; each row has its own sampling
-parameters, seeded generator, stop condition and steering. Positions are explicit per row
+parameters, seeded generator, stop condition, steering and model variant. Positions are explicit per row
 (``position_ids``), so a row's numbers do not depend on how much padding its neighbours needed,
 and a row alone and the same row in a batch give the same greedy tokens. Steering is applied by
 the intervention runtime at the positions each row asked for, which under the KV cache means:
-the prompt tokens in the prefill pass, then the one token fed back at each decode step.
+the prompt tokens in the prefill pass, then the one token fed back at each decode step. A row's
+variant components (an eraser, say) apply to every one of its tokens, so rows on different
+variants share the batch too.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from typing import Literal
 
 import torch
 
+from engine.components import Component
 from engine.loading import LoadedModel
 from engine.prompts import decode
-from engine.runtime import InterventionRuntime, PassPlan, Steering, SteeringTable
+from engine.runtime import InterventionRuntime, PassPlan, Steering, SteeringTable, VariantTable
 
 
 @dataclass(frozen=True)
@@ -47,12 +50,14 @@ class GenerationRow:
         params: its sampling parameters.
         steering: its steering entries (empty: unsteered).
         on_token: called with each generated id as soon as it is chosen (streaming).
+        variant: the components of its model variant, in order (empty: the base model).
     """
 
     prompt_ids: Sequence[int]
     params: SamplingParams = field(default_factory=SamplingParams)
     steering: list[Steering] = field(default_factory=list)
     on_token: Callable[[int], None] | None = None
+    variant: Sequence[Component] = ()
 
 
 @dataclass(frozen=True)
@@ -114,15 +119,17 @@ def generate_batch(
     Args:
         lm: the resident model.
         rows: the requests; each keeps its own parameters and steering.
-        runtime: the model's intervention runtime; required when any row steers.
+        runtime: the model's intervention runtime; required when any row steers or runs a variant.
 
     Returns:
         One output per row, in order.
     """
     device, n = lm.device, len(rows)
     table = SteeringTable.build([r.steering for r in rows], hidden=lm.hidden_size, dtype=lm.dtype, device=device)
-    if not table.empty and runtime is None:
-        raise ValueError("steering needs the model's intervention runtime")
+    variants = VariantTable.build([r.variant for r in rows], device=device)
+    plain = table.empty and variants.empty
+    if not plain and runtime is None:
+        raise ValueError("steering and variants need the model's intervention runtime")
     width = max(len(r.prompt_ids) for r in rows)
     pad = lm.tokenizer.pad_token_id or 0
     ids = torch.full((n, width), pad, dtype=torch.long)
@@ -141,10 +148,10 @@ def generate_batch(
     def forward(step_ids: torch.Tensor, prompt_mask: torch.Tensor, generated_mask: torch.Tensor) -> torch.Tensor:
         nonlocal out_past
         kwargs = {"attention_mask": mask, "position_ids": positions, "use_cache": True, "past_key_values": out_past}
-        if table.empty or runtime is None:
+        if plain or runtime is None:
             out = lm.model(input_ids=step_ids, **kwargs)
         else:
-            plan = PassPlan(steering=table, prompt_mask=prompt_mask, generated_mask=generated_mask)
+            plan = PassPlan(steering=table, prompt_mask=prompt_mask, generated_mask=generated_mask, variants=variants)
             with runtime.active(plan):
                 out = lm.model(input_ids=step_ids, **kwargs)
         out_past = out.past_key_values
@@ -189,6 +196,7 @@ def generate(
     *,
     steering: list[Steering] | None = None,
     runtime: InterventionRuntime | None = None,
+    variant: Sequence[Component] = (),
 ) -> GenerationOutput:
     """Continue one prompt: a batch of one."""
-    return generate_batch(lm, [GenerationRow(prompt_ids, params, steering or [])], runtime)[0]
+    return generate_batch(lm, [GenerationRow(prompt_ids, params, steering or [], variant=variant)], runtime)[0]

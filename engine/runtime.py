@@ -7,15 +7,19 @@ unless a `PassPlan` is active, and a plan is active only inside ``with runtime.a
 which clears it in ``finally``. So a request that fails leaves nothing behind, and requests with
 different interventions share one batched forward pass, each row seeing only its own.
 
-Intervention kinds so far: additive steering vectors on the residual stream (block outputs).
-Later kinds (low-rank weight deltas on a linear module, an affine eraser at a layer) add a table
-of the same shape: per row, what to apply where.
+Intervention kinds so far: additive steering vectors on the residual stream (block outputs), and
+the components of model variants (`engine.components`), per row: an affine eraser at a block's
+output now; a low-rank weight delta ``W x + B (A x)`` on a named linear module is the kind the
+editing issue adds (the `VariantTable` already groups components by site; what is missing is a
+hook on each editable linear module, installed with the block hooks, that calls
+``plan.variants.apply("module.<name>", output, input)``). Within one block output the variant's
+components apply first and steering after: the variant is the model, steering acts on it.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -23,6 +27,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from engine.components import Component, block_site
 from engine.loading import LoadedModel
 
 Positions = Literal["all", "prompt", "generated"]
@@ -83,6 +88,73 @@ class SteeringTable:
         return not self.additions
 
 
+#: One stage of a site: (component, rows it applies to as a ``[k]`` index tensor, or None for every row).
+Stage = list[tuple[Component, torch.Tensor | None]]
+
+
+@dataclass(frozen=True)
+class VariantTable:
+    """Per site, which variant components apply to which rows, in each row's own order.
+
+    Stage ``k`` of a site holds the ``k``-th component that each row has there; rows that share a
+    component object share one application. A row without components at a site is left exactly
+    as it was (its values are not even copied through a computation).
+
+    Attributes:
+        sites: site -> stages.
+    """
+
+    sites: dict[str, list[Stage]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, rows: Sequence[Sequence[Component]], *, device: torch.device) -> VariantTable:
+        """Group each row's components (its variant's ordered list) by site.
+
+        Args:
+            rows: per batch row, its components (empty: the base model).
+            device: where the row indices live (the model's device).
+        """
+        sites: dict[str, list[dict[int, tuple[Component, list[int]]]]] = {}
+        for row, components in enumerate(rows):
+            depth: dict[str, int] = {}
+            for component in components:
+                stage = depth.get(component.site, 0)
+                depth[component.site] = stage + 1
+                stages = sites.setdefault(component.site, [])
+                if len(stages) <= stage:
+                    stages.append({})
+                stages[stage].setdefault(id(component), (component, []))[1].append(row)
+        n = len(rows)
+        return cls({
+            site: [[(c, None if len(r) == n else torch.tensor(r, device=device)) for c, r in stage.values()]
+                   for stage in stages]
+            for site, stages in sites.items()
+        })
+
+    @classmethod
+    def uniform(cls, components: Sequence[Component]) -> VariantTable:
+        """Every row of every pass gets ``components`` (a job run on one variant), whatever the batch."""
+        sites: dict[str, list[Stage]] = {}
+        for component in components:
+            sites.setdefault(component.site, []).append([(component, None)])
+        return cls(sites)
+
+    @property
+    def empty(self) -> bool:
+        return not self.sites
+
+    def apply(self, site: str, output: torch.Tensor, module_input: torch.Tensor | None = None) -> torch.Tensor:
+        """Apply the components at ``site`` to ``output`` ``[batch, seq, dim]``, row by row."""
+        for stage in self.sites.get(site, ()):
+            for component, rows in stage:
+                if rows is None:
+                    output = component.apply(output, module_input)
+                else:
+                    part = component.apply(output[rows], None if module_input is None else module_input[rows])
+                    output = output.index_copy(0, rows, part)  # out of place: autograd and inference tensors
+        return output
+
+
 @dataclass(frozen=True)
 class PassPlan:
     """The interventions of one forward pass.
@@ -91,12 +163,20 @@ class PassPlan:
         steering: the batch's steering table.
         prompt_mask: ``[batch, seq]`` bool, True at prompt (non-pad) tokens of this pass's input.
         generated_mask: ``[batch, seq]`` bool, True at generated tokens fed back in this pass.
+        variants: the rows' variant components (empty: every row runs the base model).
     """
 
     steering: SteeringTable
     prompt_mask: torch.Tensor
     generated_mask: torch.Tensor
+    variants: VariantTable = field(default_factory=VariantTable)
     masks: dict[Positions, torch.Tensor] = field(init=False, default_factory=dict)
+
+    @classmethod
+    def of_variant(cls, components: Sequence[Component]) -> PassPlan:
+        """A plan that runs every row of every pass on one variant, with no steering (for jobs)."""
+        none = torch.zeros((0, 0), dtype=torch.bool)
+        return cls(SteeringTable(additions={}), none, none, VariantTable.uniform(components))
 
     def __post_init__(self) -> None:
         both = self.prompt_mask | self.generated_mask
@@ -127,6 +207,18 @@ class InterventionRuntime:
         self._pass_lock = threading.Lock()
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
 
+    def check_sites(self, sites: Iterable[str]) -> None:
+        """Refuse sites this runtime has no hook for, rather than silently not applying their components.
+
+        Raises:
+            ValueError: a site outside ``block.0`` .. ``block.<n-1>`` (module sites: not yet served).
+        """
+        served = {block_site(layer) for layer in range(self.lm.n_layers)}
+        if missing := sorted(set(sites) - served):
+            raise ValueError(f"this runtime cannot apply components at {', '.join(missing)}: it serves the "
+                             f"outputs of blocks 0..{self.lm.n_layers - 1} (weight deltas on modules are not "
+                             "served yet)")
+
     @property
     def hook_count(self) -> int:
         """Hooks this runtime has registered (for tests: the same before and after any request)."""
@@ -148,7 +240,13 @@ class InterventionRuntime:
 
     @contextmanager
     def active(self, plan: PassPlan) -> Iterator[None]:
-        """Make ``plan`` the one the hooks apply, for the passes run inside the block."""
+        """Make ``plan`` the one the hooks apply, for the passes run inside the block.
+
+        Raises:
+            ValueError: the plan has variant components at a site no hook serves.
+            RuntimeError: another pass is in flight on this model.
+        """
+        self.check_sites(plan.variants.sites)
         if not self._pass_lock.acquire(blocking=False):
             raise RuntimeError("another forward pass is in flight on this model")
         try:
@@ -161,13 +259,17 @@ class InterventionRuntime:
             self._pass_lock.release()
 
     def _block_hook(self, layer: int) -> Any:
+        site = block_site(layer)
+
         def hook(module: nn.Module, args: Any, output: Any) -> Any:
             plan = self._plan
             if plan is None or self._owner != threading.get_ident():
                 # No plan, or a pass from another thread (say, an activation reading): leave it alone.
                 return None
-            if isinstance(output, tuple):
-                return (plan.steer(layer, output[0]), *output[1:])
-            return plan.steer(layer, output)
+            hidden = output[0] if isinstance(output, tuple) else output
+            if not plan.variants.empty:
+                hidden = plan.variants.apply(site, hidden, args[0] if args else None)
+            hidden = plan.steer(layer, hidden)
+            return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
 
         return hook

@@ -1,39 +1,301 @@
-"""Reading the variant store: ``<store>/<model>/<name>/<version>/manifest.json``.
+"""Model variants on disk: named, versioned, immutable, self-contained.
 
-Variants (a base model plus an ordered list of low-rank deltas or erasers) are written by the
-editing and erasure jobs; this module lists what is there. Versions are immutable directories,
-written under a temporary name and renamed into place, so a listed version is always complete.
+A variant is the base model plus an ordered list of components (`engine.components`: erasers,
+low-rank weight deltas). Layout::
+
+    <root>/<model>/<name>/<version>/components.safetensors   tensors "<index>.<tensor name>", float32
+    <root>/<model>/<name>/<version>/manifest.json            facts, provenance, report, sha256
+
+``name@3`` is one variant forever; ``name`` means the latest version. A version derived from a
+parent stores the parent's components first and its own after them, so it is served from its own
+files alone: deleting the parent later breaks nothing, and "rolling back" is serving the parent
+(or the base model). The manifest records the parent's ref and file hash, the lineage, the method,
+the request, the hyperparameters and the evaluation report, with each component's origin and
+content hash.
+
+Writes go to a temporary directory that is renamed into place, with version numbers allocated
+under an ``flock`` and never reused after a delete, so readers see a version whole or not at all
+and concurrent writers (threads or processes) get distinct numbers. Only safetensors and JSON are
+read, and the file's sha256 is checked against the manifest on every load.
 """
 
 from __future__ import annotations
 
+import builtins
+import fcntl
+import hashlib
 import json
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save_file
 
-def list_variants(store: Path, model: str) -> list[dict[str, Any]]:
-    """Every complete variant version of ``model``, sorted by name then version.
+from engine.components import Component, component_from_parts, content_hash
 
-    Returns:
-        Dicts with ``name``, ``version``, ``method`` and ``created_at``.
-    """
-    root = store / model
-    if not root.is_dir():
+COMPONENTS_FILE = "components.safetensors"
+MANIFEST_FILE = "manifest.json"
+COUNTER_FILE = ".counter"  # highest version ever allocated, so deleted numbers are not reused
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_VERSION = re.compile(r"[1-9][0-9]{0,8}")
+
+
+class VariantNotFoundError(KeyError):
+    """No stored variant matches a model, name and (optional) version."""
+
+    def __init__(self, model: str, name: str, version: int | None = None) -> None:
+        self.model, self.name, self.version = model, name, version
+        which = f"{name!r}" if version is None else f"{name!r} version {version}"
+        super().__init__(f"no variant {which} of model {model!r}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])  # KeyError would quote the message a second time
+
+
+@dataclass(frozen=True, eq=False)
+class Variant:
+    """One stored version: its manifest and its components, parent's first."""
+
+    model: str
+    name: str
+    version: int
+    manifest: dict[str, Any]
+    components: tuple[Component, ...]
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def on(self, device: torch.device | str) -> Variant:
+        """The same variant with its components' tensors on ``device`` (moved once, not every pass)."""
+        return Variant(self.model, self.name, self.version, self.manifest,
+                       tuple(component.to(device) for component in self.components))
+
+
+def check_name(kind: str, value: str) -> None:
+    """Refuse anything but a plain path component."""
+    if not isinstance(value, str) or _NAME.fullmatch(value) is None:
+        raise ValueError(f"invalid {kind} {value!r}: use 1-64 letters, digits, '.', '_' or '-', "
+                         "starting with a letter or digit")
+
+
+def parse_ref(ref: str) -> tuple[str, int | None]:
+    """Split ``name`` or ``name@version`` into the name and the version (None: the latest)."""
+    name, at, version = ref.partition("@")
+    check_name("variant name", name)
+    if not at:
+        return name, None
+    if _VERSION.fullmatch(version) is None:
+        raise ValueError(f"invalid variant reference {ref!r}: the version must be a positive integer")
+    return name, int(version)
+
+
+def _versions(name_dir: Path) -> list[int]:
+    # Complete versions are plain numbers; temporary and trashed directories start with a dot.
+    if not name_dir.is_dir():
         return []
-    found = []
-    for manifest in sorted(root.glob("*/*/manifest.json")):
-        version_dir = manifest.parent
-        if not version_dir.name.isdigit():
-            continue  # temporary directories of writes in progress
+    return sorted(int(p.name) for p in name_dir.iterdir() if _VERSION.fullmatch(p.name) and p.is_dir())
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+class VariantStore:
+    """Variants under ``root``, by model, name and version."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def _name_dir(self, model: str, name: str) -> Path:
+        check_name("model name", model)
+        check_name("variant name", name)
+        return self.root / model / name
+
+    @contextmanager
+    def _locked(self, name_dir: Path) -> Iterator[None]:
+        with open(name_dir / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+            yield
+
+    @staticmethod
+    def _recorded(name_dir: Path) -> int:
+        counter = name_dir / COUNTER_FILE
+        return int(counter.read_text()) if counter.is_file() else 0
+
+    def _record(self, name_dir: Path, version: int) -> None:
+        if version > self._recorded(name_dir):
+            (name_dir / COUNTER_FILE).write_text(str(version))
+
+    def save(self, model: str, name: str, components: Sequence[Component], *, method: str, hidden_size: int,
+             parent: Variant | None = None, request: dict[str, Any] | None = None,
+             hyperparameters: dict[str, Any] | None = None, report: dict[str, Any] | None = None,
+             provenance: dict[str, Any] | None = None) -> Variant:
+        """Store ``parent``'s components then ``components`` as the next version of ``name``.
+
+        Args:
+            model: the base model's name.
+            name: the variant's name, a plain path component.
+            components: this version's own components, in the order they apply.
+            method: what made them (``leace``, ``rome``, ...).
+            hidden_size: the base model's hidden size, checked when the variant is served.
+            parent: the variant this one builds on, or None for the base model.
+            request, hyperparameters, report, provenance: JSON facts kept in the manifest.
+
+        Returns:
+            The stored version, as `load` returns it.
+        """
+        name_dir = self._name_dir(model, name)
+        if not components:
+            raise ValueError("a variant needs at least one component of its own")
+        if parent is not None and parent.model != model:
+            raise ValueError(f"the parent {parent.ref} belongs to model {parent.model!r}, not {model!r}")
+        extras = {"request": request or {}, "hyperparameters": hyperparameters or {}, "report": report,
+                  "provenance": provenance or {}}
         try:
-            data = json.loads(manifest.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        found.append({
-            "name": version_dir.parent.name,
-            "version": int(version_dir.name),
-            "method": data.get("method"),
-            "created_at": data.get("created_at"),
-        })
-    return sorted(found, key=lambda v: (v["name"], v["version"]))
+            json.dumps(extras)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"variant facts must be JSON-serialisable: {exc}") from exc
+        inherited = list(parent.components) if parent is not None else []
+        origins = [entry["origin"] for entry in parent.manifest["components"]] if parent is not None else []
+        everything = [*inherited, *components]
+        tensors = {f"{index}.{key}": t.detach().to("cpu", torch.float32).contiguous()
+                   for index, component in enumerate(everything) for key, t in component.tensors().items()}
+        name_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=name_dir))
+        try:
+            save_file(tensors, tmp / COMPONENTS_FILE)
+            digest = hashlib.sha256((tmp / COMPONENTS_FILE).read_bytes()).hexdigest()
+            _fsync(tmp / COMPONENTS_FILE)
+            with self._locked(name_dir):
+                version = max([self._recorded(name_dir), *_versions(name_dir)]) + 1
+                ref = f"{name}@{version}"
+                entries = [{"index": i, **c.describe(), "origin": (origins + [ref] * len(components))[i],
+                            "sha256": content_hash(c)} for i, c in enumerate(everything)]
+                manifest = {
+                    "model": model, "name": name, "version": version, "ref": ref, "created_at": _now(),
+                    "method": method, "hidden_size": hidden_size,
+                    "parent": parent.ref if parent is not None else None,
+                    "parent_sha256": parent.manifest["sha256"] if parent is not None else None,
+                    "lineage": [*parent.manifest["lineage"], parent.ref] if parent is not None else [],
+                    "components": entries, "sha256": digest, **extras,
+                }
+                (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
+                _fsync(tmp / MANIFEST_FILE)
+                os.rename(tmp, name_dir / str(version))
+                self._record(name_dir, version)
+            _fsync(name_dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return Variant(model, name, version, manifest, tuple(everything))
+
+    def resolve(self, model: str, ref: str) -> tuple[str, int]:
+        """The name and exact version ``ref`` means now (the latest for a bare name).
+
+        Raises:
+            VariantNotFoundError: no such variant or version.
+            ValueError: a malformed reference.
+        """
+        name, version = parse_ref(ref)
+        name_dir = self._name_dir(model, name)
+        versions = _versions(name_dir)
+        if version is None:
+            if not versions:
+                raise VariantNotFoundError(model, name)
+            return name, versions[-1]
+        if version not in versions:
+            raise VariantNotFoundError(model, name, version)
+        return name, version
+
+    def manifest(self, model: str, ref: str) -> dict[str, Any]:
+        """The manifest of ``ref`` (no tensors read)."""
+        name, version = self.resolve(model, ref)
+        try:
+            manifest: dict[str, Any] = json.loads((self._name_dir(model, name) / str(version) / MANIFEST_FILE)
+                                                  .read_text())
+        except FileNotFoundError:
+            raise VariantNotFoundError(model, name, version) from None  # deleted meanwhile
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"corrupt manifest for variant {name}@{version} of {model}: {exc}") from exc
+        return manifest
+
+    def load(self, model: str, ref: str) -> Variant:
+        """Load ``name`` (its latest version) or ``name@version``, checking the file against its sha256.
+
+        Raises:
+            VariantNotFoundError: no such model, name or version.
+            ValueError: a bad reference, or a stored version that is corrupt.
+        """
+        manifest = self.manifest(model, ref)
+        name, version = manifest["name"], int(manifest["version"])
+        try:
+            data = (self._name_dir(model, name) / str(version) / COMPONENTS_FILE).read_bytes()
+        except FileNotFoundError:
+            raise VariantNotFoundError(model, name, version) from None
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != manifest.get("sha256"):
+            raise ValueError(f"corrupt variant {name}@{version} of {model}: the sha256 of {COMPONENTS_FILE} is "
+                             f"{digest}, the manifest says {manifest.get('sha256')}")
+        tensors = load_safetensors(data)
+        components = []
+        for entry in manifest["components"]:
+            prefix = f"{entry['index']}."
+            parts = {key.removeprefix(prefix): t for key, t in tensors.items() if key.startswith(prefix)}
+            components.append(component_from_parts(entry, parts))
+        return Variant(model, name, version, manifest, tuple(components))
+
+    def list(self, model: str) -> builtins.list[dict[str, Any]]:
+        """Manifests of every stored version of ``model``, sorted by name then version."""
+        root = self.root / model
+        check_name("model name", model)
+        found = []
+        if root.is_dir():
+            for name_dir in sorted(p for p in root.iterdir() if p.is_dir() and _NAME.fullmatch(p.name)):
+                for version in _versions(name_dir):
+                    try:
+                        found.append(json.loads((name_dir / str(version) / MANIFEST_FILE).read_text()))
+                    except (OSError, json.JSONDecodeError):
+                        continue  # deleted meanwhile, or damaged: load() reports the latter
+        return sorted(found, key=lambda m: (m["name"], m["version"]))
+
+    def delete(self, model: str, ref: str) -> builtins.list[int]:
+        """Delete one version (``name@3``) or every version (``name``); returns the versions deleted.
+
+        Children keep working: each version holds its parent's components itself.
+        """
+        name, version = parse_ref(ref)
+        name_dir = self._name_dir(model, name)
+        if not name_dir.is_dir():
+            raise VariantNotFoundError(model, name, version)
+        with self._locked(name_dir):
+            versions = _versions(name_dir)
+            doomed = versions if version is None else [v for v in versions if v == version]
+            if not doomed:
+                raise VariantNotFoundError(model, name, version)
+            self._record(name_dir, max(doomed))
+            for v in doomed:
+                # Rename first: a reader sees the version whole or gone, never half-deleted.
+                trash = name_dir / f".deleted-{v}-{uuid.uuid4().hex}"
+                os.rename(name_dir / str(v), trash)
+                shutil.rmtree(trash)
+        return doomed

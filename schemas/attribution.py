@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from schemas.generation import ChatMessage
+from schemas.models import VARIANT_REF_PATTERN
 
 
 class NextTokenTarget(BaseModel):
@@ -39,6 +40,9 @@ class AttributeRequest(BaseModel):
     """How much did each input token contribute to the output?"""
 
     model: str | None = Field(default=None, description="Model name; the default model when omitted.")
+    variant: str | None = Field(default=None, pattern=VARIANT_REF_PATTERN, description="Run on this model variant "
+                                "(`name` or `name@version`, see `/models/{model}/variants`); the base model "
+                                "when omitted.")
     prompt: str | None = Field(default=None, min_length=1)
     messages: list[ChatMessage] | None = Field(default=None, min_length=1, description="Chat messages; template "
                                                "and role tokens are marked not attributable.")
@@ -110,4 +114,5 @@ class AttributionResult(BaseModel):
     attributions: list[list[float]] = Field(description="Signed matrix `[n_targets x n_inputs]`.")
     targets: list[TargetAttribution]
     evaluations: int = Field(description="Distinct model evaluations (alphas or masked inputs) in all.")
+    variant: str | None = Field(default=None, description="The variant version explained (`name@version`).")
     elapsed_seconds: float

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from schemas.models import VARIANT_REF_PATTERN
+
 
 class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant"]
@@ -38,6 +40,9 @@ class GenerateRequest(BaseModel):
     """Generate a continuation of a prompt, or a reply to chat messages."""
 
     model: str | None = Field(default=None, description="Model name; the default model when omitted.")
+    variant: str | None = Field(default=None, pattern=VARIANT_REF_PATTERN, description="Run on this model variant "
+                                "(`name` or `name@version`, see `/models/{model}/variants`); the base model "
+                                "when omitted. Steering and `compare` act on the variant.")
     prompt: str | None = Field(default=None, min_length=1, description="Raw text to continue.")
     messages: list[ChatMessage] | None = Field(
         default=None, min_length=1, description="Chat messages; the model's chat template is applied."
@@ -87,6 +92,7 @@ class GenerateResponse(BaseModel):
     finish_reason: Literal["stop", "length"]
     usage: Usage
     steered: bool = Field(default=False, description="Whether steering was applied.")
+    variant: str | None = Field(default=None, description="The variant version that served it (`name@version`).")
     unsteered: Continuation | None = Field(default=None, description="With `compare`: the continuation without "
                                            "steering.")
     elapsed_seconds: float

@@ -9,9 +9,12 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from schemas.attribution import AttributionResult
+from schemas.diagnosis import DiagnosisReport
+from schemas.erasure import ErasureResult
 from schemas.problems import Problem
 from schemas.scoring import ScoreResult
 from schemas.steering import VectorInfo
+from schemas.tracing import TraceResult
 
 
 class JobStatus(StrEnum):
@@ -70,6 +73,28 @@ class AttributeJob(JobBase):
     result: AttributionResult | None = None
 
 
+class EraseJob(JobBase):
+    """A `POST /erase` job: its result is the stored variant and the erasure report."""
+
+    kind: Literal["erase"] = "erase"
+    result: ErasureResult | None = None
+
+
+class TraceJob(JobBase):
+    """A `POST /trace` job: causal tracing or activation patching."""
+
+    kind: Literal["trace"] = "trace"
+    result: TraceResult | None = None
+
+
+class DiagnoseJob(JobBase):
+    """A `POST /diagnose` job: attribution, logit lens and tracing in one report."""
+
+    kind: Literal["diagnose"] = "diagnose"
+    result: DiagnosisReport | None = None
+
+
 # Every job kind, told apart by `kind`.
-Job = Annotated[ScoreJob | VectorJob | AttributeJob, Field(discriminator="kind")]
-JOB_VIEWS: dict[str, type[JobBase]] = {"score": ScoreJob, "steering_vector": VectorJob, "attribute": AttributeJob}
+Job = Annotated[ScoreJob | VectorJob | AttributeJob | EraseJob | TraceJob | DiagnoseJob, Field(discriminator="kind")]
+JOB_VIEWS: dict[str, type[JobBase]] = {"score": ScoreJob, "steering_vector": VectorJob, "attribute": AttributeJob,
+                                     "erase": EraseJob, "trace": TraceJob, "diagnose": DiagnoseJob}

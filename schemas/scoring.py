@@ -6,6 +6,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from schemas.models import VARIANT_REF_PATTERN
+
 NonEmptyText = Annotated[str, Field(min_length=1)]
 
 
@@ -13,6 +15,9 @@ class ScoreRequest(BaseModel):
     """Score texts under a model: a batched forward pass run as a job."""
 
     model: str | None = Field(default=None, description="Model name; the default model when omitted.")
+    variant: str | None = Field(default=None, pattern=VARIANT_REF_PATTERN, description="Run on this model variant "
+                                "(`name` or `name@version`, see `/models/{model}/variants`); the base model "
+                                "when omitted.")
     texts: list[NonEmptyText] = Field(min_length=1, description="Texts to score.")
     batch_size: int | None = Field(
         default=None, ge=1, description="Texts per forward pass; a safe default when omitted."
@@ -37,4 +42,5 @@ class TextScoreView(BaseModel):
 
 class ScoreResult(BaseModel):
     texts: list[TextScoreView]
+    variant: str | None = Field(default=None, description="The variant version that scored them (`name@version`).")
     elapsed_seconds: float

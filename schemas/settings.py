@@ -67,6 +67,16 @@ class Settings(BaseSettings):
     # Extractions with at most this many prompts (both sides) answer directly; larger ones are jobs.
     sync_extraction_max_prompts: int = 32
     max_extraction_pairs: int = 10_000
+    # Erasure: labelled examples per /erase request, and rows per split and layer kept for its probes.
+    max_erasure_examples: int = 20_000
+    erasure_probe_examples: int = 2048
+    # Debugging: logit lens cells, and the size of a causal trace or activation-patching grid.
+    max_lens_positions: int = 64
+    max_lens_top_k: int = 50
+    max_lens_targets: int = 16
+    max_trace_tokens: int = 64
+    max_trace_samples: int = 50
+    max_trace_evaluations: int = 100_000  # restored runs (cells x samples) in one trace
 
     # Jobs.
     job_timeout_seconds: int = 900

@@ -23,9 +23,9 @@ from service.batcher import GenerationBatcher
 from service.deps import require_api_key
 from service.limits import BodyGuard
 from service.problems import install_problem_handlers, problem_responses
-from service.routes import attribute, generate, health, jobs, models, score, vectors
+from service.routes import attribute, diagnose, erase, generate, health, jobs, lens, models, score, trace, vectors
 from service.state import AppState
-from service.views import attribution_page
+from service.views import attribution_page, ui
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +104,10 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     install_problem_handlers(app, retry_after_seconds=settings.retry_after_seconds)
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
     # Liveness and readiness probes carry no key; every other route requires one when keys are set.
+    # The debugger page holds no data (it asks for the key and sends it with its own requests).
     app.include_router(health.router)
-    for module in (models, generate, score, vectors, attribute, jobs, attribution_page):
+    app.include_router(ui.router)
+    for module in (models, generate, score, vectors, attribute, erase, lens, trace, diagnose, jobs, attribution_page):
         app.include_router(module.router, dependencies=[Depends(require_api_key)],
                            responses=problem_responses(401))
     return app

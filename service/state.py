@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from redis import Redis
@@ -14,6 +15,7 @@ from redis.retry import Retry
 
 from engine.registry import ModelRegistry
 from engine.steering.vector_store import VectorStore
+from engine.variant_store import VariantStore
 from jobs.directory import WorkerDirectory
 from jobs.reader import AsyncJobReader
 from jobs.store import JobStore
@@ -72,6 +74,11 @@ class AppState:
             reader=AsyncJobReader(aredis, ttl_seconds=settings.job_ttl_seconds),
             vectors=VectorStore(settings.vector_store),
         )
+
+    @cached_property
+    def variants(self) -> VariantStore:
+        """The variant store, shared with the workers through ``settings.variant_store``."""
+        return VariantStore(self.settings.variant_store)
 
     def has_worker(self, model: str) -> bool:
         """Whether a live worker serves ``model``. A yes is trusted for one heartbeat interval, so

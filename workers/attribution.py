@@ -28,13 +28,22 @@ from schemas.attribution import (
 )
 from workers.context import JobContext
 from workers.runtime import WorkerRuntime
+from workers.variants import on_variant
 
 
 def run_attribute(
     runtime: WorkerRuntime, context: JobContext, model: str, payload: dict[str, Any]
 ) -> dict[str, Any]:
-    """Explain the request's targets and return an `AttributionResult` as JSON."""
+    """Explain the request's targets on its variant (or the base model); an `AttributionResult` as JSON."""
     request = AttributeRequest.model_validate(payload)
+    with on_variant(runtime, model, request.variant) as variant:
+        result = explain(runtime, context, model, request)
+    result["variant"] = variant.ref if variant is not None else None
+    return result
+
+
+def explain(runtime: WorkerRuntime, context: JobContext, model: str, request: AttributeRequest) -> dict[str, Any]:
+    """Explain the request's targets and return an `AttributionResult` as JSON."""
     lm = runtime.registry.get(model)
     started = time.perf_counter()
     prepared = prepare_input(

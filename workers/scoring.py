@@ -9,6 +9,7 @@ from engine.scoring import score_texts
 from schemas.scoring import ScoreRequest, ScoreResult, TextScoreView, TokenScore
 from workers.context import JobContext
 from workers.runtime import WorkerRuntime
+from workers.variants import on_variant
 
 DEFAULT_BATCH_SIZE = 8
 
@@ -22,12 +23,13 @@ def run_score(
     batch_size = min(request.batch_size or DEFAULT_BATCH_SIZE, runtime.settings.max_batch_size)
     started = time.perf_counter()
     context.report(0.0, "scoring")
-    scores = score_texts(
-        lm,
-        request.texts,
-        batch_size=batch_size,
-        on_batch=lambda done, total: context.report(done / total, "scoring"),
-    )
+    with on_variant(runtime, model, request.variant) as variant:
+        scores = score_texts(
+            lm,
+            request.texts,
+            batch_size=batch_size,
+            on_batch=lambda done, total: context.report(done / total, "scoring"),
+        )
     views = []
     for score in scores:
         defined = [v for v in score.logprobs if v is not None]
@@ -41,5 +43,6 @@ def run_score(
                 mean_logprob=sum(defined) / len(defined) if defined else None,
             )
         )
-    result = ScoreResult(texts=views, elapsed_seconds=time.perf_counter() - started)
+    result = ScoreResult(texts=views, variant=variant.ref if variant is not None else None,
+                         elapsed_seconds=time.perf_counter() - started)
     return result.model_dump(mode="json")

@@ -16,18 +16,23 @@ from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
 from engine.registry import UnknownModelError
+from engine.variant_store import VariantNotFoundError
 from schemas.jobs import JobStatus
 from workers.attribution import run_attribute
 from workers.context import JobCanceledError, JobContext
+from workers.diagnosis import run_diagnose
+from workers.erasure import run_erase
 from workers.runtime import WorkerRuntime
 from workers.scoring import run_score
 from workers.steering import run_extract_vector
+from workers.tracing import run_trace
 
 log = logging.getLogger(__name__)
 
 Task = Callable[[WorkerRuntime, JobContext, str, dict[str, Any]], dict[str, Any]]
 
-TASKS: dict[str, Task] = {"score": run_score, "steering_vector": run_extract_vector, "attribute": run_attribute}
+TASKS: dict[str, Task] = {"score": run_score, "steering_vector": run_extract_vector, "attribute": run_attribute,
+                        "erase": run_erase, "trace": run_trace, "diagnose": run_diagnose}
 
 
 def problem(title: str, status: int, detail: str, kind: str) -> dict[str, Any]:
@@ -57,6 +62,10 @@ def run_job(runtime: WorkerRuntime, job_id: str, kind: str, payload: dict[str, A
         raise
     except UnknownModelError as exc:
         store.finish(job_id, JobStatus.failed, error=problem("Unknown model", 404, str(exc), "unknown-model"))
+        return
+    except VariantNotFoundError as exc:  # deleted between submission and run
+        store.finish(job_id, JobStatus.failed, error={
+            **problem("Unknown variant", 404, str(exc), "unknown-variant"), "field": "variant"})
         return
     except ValueError as exc:  # the engine refused the request's values: the client's mistake
         store.finish(job_id, JobStatus.failed, error=problem("Invalid request", 422, str(exc), "invalid-request"))

@@ -14,6 +14,7 @@ from service.deps import StateDep, resolve_model
 from service.jobviews import accepted
 from service.problems import ProblemError, problem_responses
 from service.submit import submit_job
+from service.variants import check_variant
 
 router = APIRouter(tags=["attribution"])
 
@@ -31,6 +32,7 @@ def attribute(
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Response:
     name = resolve_model(state, body.model)
+    check_variant(state, name, body.variant)
     if name in state.registry:
         # Refuse here, with the field, what the job would only fail on later.
         lm = state.registry.get(name)

@@ -1,4 +1,4 @@
-"""`POST /generate`: synchronous generation, steered or not, batched across concurrent requests."""
+"""`POST /generate`: synchronous generation, steered or not, on the base model or a variant, batched."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from schemas.generation import Continuation, GeneratedToken, GenerateRequest, Ge
 from service.deps import StateDep, resolve_model
 from service.problems import ProblemError, problem_responses
 from service.steering import resolve_steering
+from service.variants import load_variant
 
 router = APIRouter(tags=["generation"])
 
@@ -58,11 +59,14 @@ async def generate_text(body: GenerateRequest, state: StateDep) -> Response:
     except (PromptTooLongError, EmptyPromptError, ValueError) as exc:
         raise ProblemError(422, "Invalid request", str(exc), field=field) from exc
     steering = resolve_steering(lm, state.vectors, body.steering)
+    variant = load_variant(state, lm, body.variant)
+    components = variant.components if variant is not None else ()
     params = SamplingParams(max_new_tokens=body.max_new_tokens, temperature=body.temperature,
                             top_p=body.top_p, seed=body.seed)
-    rows = [GenerationRow(prompt_ids, params, steering)]
+    rows = [GenerationRow(prompt_ids, params, steering, variant=components)]
     if body.compare:
-        rows.append(GenerationRow(prompt_ids, params, []))  # the same call, the same batch, no steering
+        # The same call, the same batch, the same variant, no steering.
+        rows.append(GenerationRow(prompt_ids, params, [], variant=components))
     started = time.perf_counter()
 
     def respond(outputs: list[GenerationOutput]) -> GenerateResponse:
@@ -71,6 +75,7 @@ async def generate_text(body: GenerateRequest, state: StateDep) -> Response:
             model=name, text=main.text, tokens=main.tokens, finish_reason=main.finish_reason,
             usage=Usage(prompt_tokens=len(prompt_ids), completion_tokens=len(outputs[0].token_ids)),
             steered=bool(steering), unsteered=continuation(lm, outputs[1]) if body.compare else None,
+            variant=variant.ref if variant is not None else None,
             elapsed_seconds=time.perf_counter() - started,
         )
 

@@ -1,17 +1,29 @@
-"""The models this deployment serves, and their variants."""
+"""The models this deployment serves, and their variants (list, show, delete)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
-from engine.variant_store import list_variants
-from schemas.models import ModelInfo, ModelList, VariantInfo
-from service.deps import StateDep
-from service.problems import problem_responses
+from engine.variant_store import VariantNotFoundError
+from schemas.models import (
+    VARIANT_REF_PATTERN,
+    ModelInfo,
+    ModelList,
+    VariantDeletion,
+    VariantDetail,
+    VariantInfo,
+    VariantList,
+)
+from service.deps import StateDep, resolve_model
+from service.problems import ProblemError, problem_responses
+from service.variants import unknown_variant
 
 router = APIRouter(tags=["models"])
+
+ModelName = Annotated[str, Path(description="A served model's name.")]
+VariantRef = Annotated[str, Path(pattern=VARIANT_REF_PATTERN, description="`name` (latest version) or `name@version`.")]
 
 
 @router.get("/models", response_model=ModelList, summary="List the served models and their variants",
@@ -20,7 +32,7 @@ def list_models(state: StateDep) -> ModelList:
     infos = []
     for name, source in state.settings.models.items():
         live = state.directory.live(name)
-        variants = [VariantInfo(**v) for v in list_variants(state.settings.variant_store, name)]
+        variants = [VariantInfo.from_manifest(m) for m in state.variants.list(name)]
         if name in state.registry:
             lm = state.registry.get(name)
             shape: dict[str, Any] = {
@@ -38,3 +50,36 @@ def list_models(state: StateDep) -> ModelList:
             continue  # neither resident here nor on any worker: nothing true to report
         infos.append(ModelInfo(name=name, source=source, workers=len(live), variants=variants, **shape))
     return ModelList(models=infos)
+
+
+@router.get("/models/{model}/variants", response_model=VariantList, summary="List a model's variants, every version",
+            responses=problem_responses(404))
+def list_model_variants(model: ModelName, state: StateDep) -> VariantList:
+    name = resolve_model(state, model)
+    return VariantList(model=name, variants=[VariantInfo.from_manifest(m) for m in state.variants.list(name)])
+
+
+@router.get("/models/{model}/variants/{ref}", response_model=VariantDetail,
+            summary="Show a variant version: components, provenance, evaluation report",
+            responses=problem_responses(404, 409))
+def get_model_variant(model: ModelName, ref: VariantRef, state: StateDep) -> VariantDetail:
+    name = resolve_model(state, model)
+    try:
+        manifest = state.variants.manifest(name, ref)
+    except VariantNotFoundError as exc:
+        raise unknown_variant(exc, "ref") from exc
+    except ValueError as exc:
+        raise ProblemError(409, "Corrupt variant", str(exc), field="ref") from exc
+    return VariantDetail.from_manifest(manifest)
+
+
+@router.delete("/models/{model}/variants/{ref}", response_model=VariantDeletion,
+               summary="Delete one version (`name@3`) or every version (`name`); numbers are never reused",
+               responses=problem_responses(404))
+def delete_model_variant(model: ModelName, ref: VariantRef, state: StateDep) -> VariantDeletion:
+    name = resolve_model(state, model)
+    try:
+        versions = state.variants.delete(name, ref)
+    except VariantNotFoundError as exc:
+        raise unknown_variant(exc, "ref") from exc
+    return VariantDeletion(model=name, name=ref.split("@")[0], versions=versions)

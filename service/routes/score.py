@@ -12,6 +12,7 @@ from service.deps import StateDep, resolve_model
 from service.jobviews import accepted
 from service.problems import ProblemError, problem_responses
 from service.submit import submit_job
+from service.variants import check_variant
 
 router = APIRouter(tags=["scoring"])
 
@@ -31,6 +32,7 @@ def score(
 ) -> Response:
     name = resolve_model(state, body.model)
     settings = state.settings
+    check_variant(state, name, body.variant)
     if len(body.texts) > settings.max_score_texts:
         raise ProblemError(422, "Invalid request",
                            f"{len(body.texts)} texts; the limit is {settings.max_score_texts}", field="texts")

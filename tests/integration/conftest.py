@@ -17,6 +17,7 @@ class RunningStack:
     launcher: LoggedProcess
     base_url: str
     redis: Redis
+    data_dir: Path | None = None  # INTERP_DATA_DIR: the variant and vector stores live under it
 
     def worker_pids(self) -> dict[str, int]:
         """Live worker name -> pid, from the workers' own heartbeats."""
@@ -42,6 +43,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         base_url = f"http://127.0.0.1:{port}"
         wait_ready(base_url, 300, launcher)
         launcher.wait_for_line(r"ready at", 30)
-        yield RunningStack(launcher=launcher, base_url=base_url, redis=Redis.from_url(url, decode_responses=True))
+        yield RunningStack(launcher=launcher, base_url=base_url, redis=Redis.from_url(url, decode_responses=True),
+                           data_dir=data_dir)
     finally:
         launcher.stop()

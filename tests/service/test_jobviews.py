@@ -11,8 +11,9 @@ from jobs.store import JobRecord
 from schemas.jobs import Job, JobStatus
 from service.jobviews import job_view, render_job
 
+# As a worker stores it: `ScoreResult.model_dump(mode="json")`, every field present.
 RESULT = {"texts": [{"tokens": [{"id": 1, "text": "a", "logprob": None}, {"id": 2, "text": " b", "logprob": -1.5}],
-                     "total_logprob": -1.5, "mean_logprob": -1.5}], "elapsed_seconds": 0.25}
+                     "total_logprob": -1.5, "mean_logprob": -1.5}], "variant": None, "elapsed_seconds": 0.25}
 PROBLEM = {"type": "urn:interp:problem:job-failed", "title": "Job failed", "status": 500, "detail": "boom",
            "traceback_tail": "..."}
 

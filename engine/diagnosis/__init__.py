@@ -1,0 +1,1 @@
+"""Reading a failure off attribution, the logit lens and causal tracing, and proposing fixes."""

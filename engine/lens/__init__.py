@@ -1,0 +1,1 @@
+"""The logit lens: read the residual stream through the final norm and the unembedding."""

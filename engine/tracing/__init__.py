@@ -1,0 +1,1 @@
+"""Activation patching and causal tracing: restore clean activations into corrupted runs."""
