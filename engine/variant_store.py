@@ -116,10 +116,6 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
-
-
 class VariantStore:
     """Variants under ``root``, by model, name and version."""
 
@@ -178,6 +174,7 @@ class VariantStore:
         inherited = list(parent.components) if parent is not None else []
         origins = [entry["origin"] for entry in parent.manifest["components"]] if parent is not None else []
         everything = [*inherited, *components]
+        hashes = [content_hash(c) for c in everything]
         tensors = {f"{index}.{key}": t.detach().to("cpu", torch.float32).contiguous()
                    for index, component in enumerate(everything) for key, t in component.tensors().items()}
         name_dir.mkdir(parents=True, exist_ok=True)
@@ -190,9 +187,10 @@ class VariantStore:
                 version = max([self._recorded(name_dir), *_versions(name_dir)]) + 1
                 ref = f"{name}@{version}"
                 entries = [{"index": i, **c.describe(), "origin": (origins + [ref] * len(components))[i],
-                            "sha256": content_hash(c)} for i, c in enumerate(everything)]
+                            "sha256": hashes[i]} for i, c in enumerate(everything)]
                 manifest = {
-                    "model": model, "name": name, "version": version, "ref": ref, "created_at": _now(),
+                    "model": model, "name": name, "version": version, "ref": ref,
+                    "created_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
                     "method": method, "hidden_size": hidden_size,
                     "parent": parent.ref if parent is not None else None,
                     "parent_sha256": parent.manifest["sha256"] if parent is not None else None,
