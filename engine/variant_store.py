@@ -26,7 +26,6 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import shutil
 import tempfile
 import uuid
@@ -41,14 +40,14 @@ import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save_file
 
+from engine import store_names
 from engine.components import Component, component_from_parts, content_hash
+from engine.store_names import NAME, check_name, complete_versions
 
 COMPONENTS_FILE = "components.safetensors"
 MANIFEST_FILE = "manifest.json"
 COUNTER_FILE = ".counter"  # highest version ever allocated, so deleted numbers are not reused
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_VERSION = re.compile(r"[1-9][0-9]{0,8}")
 
 
 class VariantNotFoundError(KeyError):
@@ -83,29 +82,9 @@ class Variant:
                        tuple(component.to(device) for component in self.components))
 
 
-def check_name(kind: str, value: str) -> None:
-    """Refuse anything but a plain path component."""
-    if not isinstance(value, str) or _NAME.fullmatch(value) is None:
-        raise ValueError(f"invalid {kind} {value!r}: use 1-64 letters, digits, '.', '_' or '-', "
-                         "starting with a letter or digit")
-
-
 def parse_ref(ref: str) -> tuple[str, int | None]:
     """Split ``name`` or ``name@version`` into the name and the version (None: the latest)."""
-    name, at, version = ref.partition("@")
-    check_name("variant name", name)
-    if not at:
-        return name, None
-    if _VERSION.fullmatch(version) is None:
-        raise ValueError(f"invalid variant reference {ref!r}: the version must be a positive integer")
-    return name, int(version)
-
-
-def _versions(name_dir: Path) -> list[int]:
-    # Complete versions are plain numbers; temporary and trashed directories start with a dot.
-    if not name_dir.is_dir():
-        return []
-    return sorted(int(p.name) for p in name_dir.iterdir() if _VERSION.fullmatch(p.name) and p.is_dir())
+    return store_names.parse_ref(ref, "variant")
 
 
 def _fsync(path: Path) -> None:
@@ -184,7 +163,7 @@ class VariantStore:
             digest = hashlib.sha256((tmp / COMPONENTS_FILE).read_bytes()).hexdigest()
             _fsync(tmp / COMPONENTS_FILE)
             with self._locked(name_dir):
-                version = max([self._recorded(name_dir), *_versions(name_dir)]) + 1
+                version = max([self._recorded(name_dir), *complete_versions(name_dir)]) + 1
                 ref = f"{name}@{version}"
                 entries = [{"index": i, **c.describe(), "origin": (origins + [ref] * len(components))[i],
                             "sha256": hashes[i]} for i, c in enumerate(everything)]
@@ -216,7 +195,7 @@ class VariantStore:
         """
         name, version = parse_ref(ref)
         name_dir = self._name_dir(model, name)
-        versions = _versions(name_dir)
+        versions = complete_versions(name_dir)
         if version is None:
             if not versions:
                 raise VariantNotFoundError(model, name)
@@ -268,8 +247,8 @@ class VariantStore:
         check_name("model name", model)
         found = []
         if root.is_dir():
-            for name_dir in sorted(p for p in root.iterdir() if p.is_dir() and _NAME.fullmatch(p.name)):
-                for version in _versions(name_dir):
+            for name_dir in sorted(p for p in root.iterdir() if p.is_dir() and NAME.fullmatch(p.name)):
+                for version in complete_versions(name_dir):
                     try:
                         found.append(json.loads((name_dir / str(version) / MANIFEST_FILE).read_text()))
                     except (OSError, json.JSONDecodeError):
@@ -286,7 +265,7 @@ class VariantStore:
         if not name_dir.is_dir():
             raise VariantNotFoundError(model, name, version)
         with self._locked(name_dir):
-            versions = _versions(name_dir)
+            versions = complete_versions(name_dir)
             doomed = versions if version is None else [v for v in versions if v == version]
             if not doomed:
                 raise VariantNotFoundError(model, name, version)

@@ -16,7 +16,6 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import shutil
 import tempfile
 import uuid
@@ -31,14 +30,14 @@ import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save_file
 
+from engine import store_names
 from engine.steering.extraction import SteeringVector
+from engine.store_names import NAME, check_name, complete_versions
 
 VECTOR_FILE = "vector.safetensors"
 MANIFEST_FILE = "manifest.json"
 COUNTER_FILE = ".counter"  # highest version ever allocated, so deleted numbers are not reused
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_VERSION = re.compile(r"[1-9][0-9]{0,8}")
 
 
 class VectorNotFoundError(KeyError):
@@ -64,29 +63,9 @@ class StoredVector:
     vector: SteeringVector
 
 
-def check_name(kind: str, value: str) -> None:
-    """Refuse anything but a plain path component: no separators, dots first, or control characters."""
-    if not isinstance(value, str) or _NAME.fullmatch(value) is None:
-        raise ValueError(f"invalid {kind} {value!r}: use 1-64 letters, digits, '.', '_' or '-', "
-                         "starting with a letter or digit")
-
-
 def parse_ref(ref: str) -> tuple[str, int | None]:
     """Split ``name`` or ``name@version`` into the name and the version (None: the latest)."""
-    name, at, version = ref.partition("@")
-    check_name("vector name", name)
-    if not at:
-        return name, None
-    if _VERSION.fullmatch(version) is None:
-        raise ValueError(f"invalid vector reference {ref!r}: the version must be a positive integer")
-    return name, int(version)
-
-
-def _versions(name_dir: Path) -> list[int]:
-    # Only complete versions carry a number; temporary and trashed directories start with a dot.
-    if not name_dir.is_dir():
-        return []
-    return sorted(int(p.name) for p in name_dir.iterdir() if _VERSION.fullmatch(p.name) and p.is_dir())
+    return store_names.parse_ref(ref, "vector")
 
 
 def _recorded(name_dir: Path) -> int:
@@ -98,7 +77,7 @@ def _subdirs(parent: Path) -> list[Path]:
     """Subdirectories that are valid names (model or vector), skipping locks, temporaries and strays."""
     if not parent.is_dir():
         return []
-    return [p for p in parent.iterdir() if p.is_dir() and _NAME.fullmatch(p.name)]
+    return [p for p in parent.iterdir() if p.is_dir() and NAME.fullmatch(p.name)]
 
 
 def _fsync(path: Path) -> None:
@@ -146,7 +125,7 @@ class VectorStore:
     @staticmethod
     def _highest(name_dir: Path) -> int:
         """The highest version ever allocated for a name; call under its lock."""
-        return max([_recorded(name_dir), *_versions(name_dir)])
+        return max([_recorded(name_dir), *complete_versions(name_dir)])
 
     @staticmethod
     def _record(name_dir: Path, version: int) -> None:
@@ -220,7 +199,7 @@ class VectorStore:
         name, version = parse_ref(ref)
         name_dir = self._name_dir(model, name)
         if version is None:
-            versions = _versions(name_dir)
+            versions = complete_versions(name_dir)
             if not versions:
                 raise VectorNotFoundError(model, name)
             version = versions[-1]
@@ -247,7 +226,7 @@ class VectorStore:
         found = []
         for each in models:
             for name_dir in _subdirs(self.root / each):
-                for version in _versions(name_dir):
+                for version in complete_versions(name_dir):
                     try:
                         found.append(json.loads((name_dir / str(version) / MANIFEST_FILE).read_text()))
                     except (OSError, json.JSONDecodeError):
@@ -264,7 +243,7 @@ class VectorStore:
         if not name_dir.is_dir():
             raise VectorNotFoundError(model, name, version)
         with self._locked(name_dir):
-            versions = _versions(name_dir)
+            versions = complete_versions(name_dir)
             doomed = versions if version is None else [v for v in versions if v == version]
             if not doomed:
                 raise VectorNotFoundError(model, name, version)
