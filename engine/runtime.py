@@ -7,13 +7,13 @@ unless a `PassPlan` is active, and a plan is active only inside ``with runtime.a
 which clears it in ``finally``. So a request that fails leaves nothing behind, and requests with
 different interventions share one batched forward pass, each row seeing only its own.
 
-Intervention kinds so far: additive steering vectors on the residual stream (block outputs), and
-the components of model variants (`engine.components`), per row: an affine eraser at a block's
-output now; a low-rank weight delta ``W x + B (A x)`` on a named linear module is the kind the
-editing issue adds (the `VariantTable` already groups components by site; what is missing is a
-hook on each editable linear module, installed with the block hooks, that calls
-``plan.variants.apply("module.<name>", output, input)``). Within one block output the variant's
-components apply first and steering after: the variant is the model, steering acts on it.
+Intervention kinds: additive steering vectors on the residual stream (block outputs), and the
+components of model variants (`engine.components`), per row: an affine eraser at a block's output,
+and a low-rank weight delta ``W x + B (A x)`` on an editable linear module (each block's MLP
+output projection, where ROME and MEMIT write). The module hooks are installed with the block
+hooks and call ``plan.variants.apply("module.<name>", output, input)``, so an edited variant is
+served without a copy of the base weights. Within one block output the variant's components
+apply first and steering after: the variant is the model, steering acts on it.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from engine.components import Component, block_site
+from engine.adapters import linear_dims
+from engine.components import MODULE_SITE, Component, LowRankDelta, block_site
 from engine.loading import LoadedModel
 
 Positions = Literal["all", "prompt", "generated"]
@@ -206,18 +207,36 @@ class InterventionRuntime:
         self._owner: int | None = None  # the thread running the active pass
         self._pass_lock = threading.Lock()
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
+        self._modules = editable_modules(lm)
 
     def check_sites(self, sites: Iterable[str]) -> None:
         """Refuse sites this runtime has no hook for, rather than silently not applying their components.
 
         Raises:
-            ValueError: a site outside ``block.0`` .. ``block.<n-1>`` (module sites: not yet served).
+            ValueError: a site other than a block output or an editable module's output.
         """
         served = {block_site(layer) for layer in range(self.lm.n_layers)}
+        served |= {f"{MODULE_SITE}{name}" for name in self._modules}
         if missing := sorted(set(sites) - served):
+            example = next(iter(self._modules), "")
             raise ValueError(f"this runtime cannot apply components at {', '.join(missing)}: it serves the "
-                             f"outputs of blocks 0..{self.lm.n_layers - 1} (weight deltas on modules are not "
-                             "served yet)")
+                             f"outputs of blocks 0..{self.lm.n_layers - 1} and of the MLP output projections "
+                             f"(module.{example} and the like)")
+
+    def check_components(self, components: Iterable[Component]) -> None:
+        """`check_sites`, and that every weight delta has its module's shape.
+
+        Raises:
+            ValueError: an unserved site, or a delta whose ``A`` or ``B`` does not fit its module.
+        """
+        components = list(components)
+        self.check_sites(c.site for c in components)
+        for c in components:
+            if isinstance(c, LowRankDelta):
+                n_in, n_out = linear_dims(self._modules[c.module])
+                if (c.a.shape[1], c.b.shape[0]) != (n_in, n_out):
+                    raise ValueError(f"the delta on {c.module} maps {c.a.shape[1]} -> {c.b.shape[0]} features; "
+                                     f"the module maps {n_in} -> {n_out}")
 
     @property
     def hook_count(self) -> int:
@@ -232,6 +251,8 @@ class InterventionRuntime:
         try:
             for layer, block in enumerate(self.lm.adapter.blocks(self.lm.model)):
                 self._handles.append(block.register_forward_hook(self._block_hook(layer)))
+            for name, module in self._modules.items():
+                self._handles.append(module.register_forward_hook(self._module_hook(f"{MODULE_SITE}{name}")))
             yield self
         finally:
             for handle in self._handles:
@@ -246,7 +267,7 @@ class InterventionRuntime:
             ValueError: the plan has variant components at a site no hook serves.
             RuntimeError: another pass is in flight on this model.
         """
-        self.check_sites(plan.variants.sites)
+        self.check_components(c for stages in plan.variants.sites.values() for stage in stages for c, _ in stage)
         if not self._pass_lock.acquire(blocking=False):
             raise RuntimeError("another forward pass is in flight on this model")
         try:
@@ -273,3 +294,22 @@ class InterventionRuntime:
             return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
 
         return hook
+
+    def _module_hook(self, site: str) -> Any:
+        def hook(module: nn.Module, args: Any, output: torch.Tensor) -> torch.Tensor | None:
+            plan = self._plan
+            if plan is None or self._owner != threading.get_ident() or site not in plan.variants.sites:
+                return None  # the common case costs a dict lookup: most passes edit no module
+            return plan.variants.apply(site, output, args[0])
+
+        return hook
+
+
+def editable_modules(lm: LoadedModel) -> dict[str, nn.Module]:
+    """The linear modules weight deltas may target, by qualified name: each block's MLP output projection.
+
+    ROME and MEMIT write there (the MLP's value matrix). Other modules are not hooked, so that a
+    pass pays for one hook per block, not one per linear layer.
+    """
+    targets = {id(lm.adapter.mlp_out(block)) for block in lm.adapter.blocks(lm.model)}
+    return {name: module for name, module in lm.model.named_modules() if id(module) in targets}

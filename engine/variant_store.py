@@ -16,7 +16,8 @@ content hash.
 Writes go to a temporary directory that is renamed into place, with version numbers allocated
 under an ``flock`` and never reused after a delete, so readers see a version whole or not at all
 and concurrent writers (threads or processes) get distinct numbers. Only safetensors and JSON are
-read, and the file's sha256 is checked against the manifest on every load.
+read; the manifest is sealed with its own hash and the tensor file's sha256 is checked against it
+on every load (`engine.store_integrity`), so a damaged version raises `CorruptEntryError`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import builtins
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -42,7 +44,10 @@ from safetensors.torch import save_file
 
 from engine import store_names
 from engine.components import Component, component_from_parts, content_hash
+from engine.store_integrity import CorruptEntryError, check_file, read_manifest, seal
 from engine.store_names import NAME, check_name, complete_versions
+
+log = logging.getLogger(__name__)
 
 COMPONENTS_FILE = "components.safetensors"
 MANIFEST_FILE = "manifest.json"
@@ -167,7 +172,7 @@ class VariantStore:
                 ref = f"{name}@{version}"
                 entries = [{"index": i, **c.describe(), "origin": (origins + [ref] * len(components))[i],
                             "sha256": hashes[i]} for i, c in enumerate(everything)]
-                manifest = {
+                manifest = seal({
                     "model": model, "name": name, "version": version, "ref": ref,
                     "created_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
                     "method": method, "hidden_size": hidden_size,
@@ -175,7 +180,7 @@ class VariantStore:
                     "parent_sha256": parent.manifest["sha256"] if parent is not None else None,
                     "lineage": [*parent.manifest["lineage"], parent.ref] if parent is not None else [],
                     "components": entries, "sha256": digest, **extras,
-                }
+                })
                 (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
                 _fsync(tmp / MANIFEST_FILE)
                 os.rename(tmp, name_dir / str(version))
@@ -205,15 +210,38 @@ class VariantStore:
         return name, version
 
     def manifest(self, model: str, ref: str) -> dict[str, Any]:
-        """The manifest of ``ref`` (no tensors read)."""
+        """The manifest of ``ref``, its seal checked (no tensors read).
+
+        Raises:
+            VariantNotFoundError: no such variant or version.
+            CorruptEntryError: the manifest is damaged.
+        """
         name, version = self.resolve(model, ref)
         try:
-            manifest: dict[str, Any] = json.loads((self._name_dir(model, name) / str(version) / MANIFEST_FILE)
-                                                  .read_text())
+            return read_manifest(self._name_dir(model, name) / str(version) / MANIFEST_FILE,
+                                 f"variant {name}@{version} of {model}")
         except FileNotFoundError:
             raise VariantNotFoundError(model, name, version) from None  # deleted meanwhile
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"corrupt manifest for variant {name}@{version} of {model}: {exc}") from exc
+
+    def _checked_bytes(self, model: str, manifest: dict[str, Any]) -> bytes:
+        """The tensor file of a version, refused unless its sha256 is the manifest's."""
+        name, version = manifest["name"], int(manifest["version"])
+        try:
+            data = (self._name_dir(model, name) / str(version) / COMPONENTS_FILE).read_bytes()
+        except FileNotFoundError:
+            raise VariantNotFoundError(model, name, version) from None
+        check_file(data, manifest.get("sha256"), f"variant {name}@{version} of {model}", COMPONENTS_FILE)
+        return data
+
+    def verify(self, model: str, ref: str) -> dict[str, Any]:
+        """The manifest of ``ref`` after checking both its seal and its tensor file's hash.
+
+        Raises:
+            VariantNotFoundError: no such variant or version.
+            CorruptEntryError: either file is damaged.
+        """
+        manifest = self.manifest(model, ref)
+        self._checked_bytes(model, manifest)
         return manifest
 
     def load(self, model: str, ref: str) -> Variant:
@@ -221,19 +249,12 @@ class VariantStore:
 
         Raises:
             VariantNotFoundError: no such model, name or version.
-            ValueError: a bad reference, or a stored version that is corrupt.
+            CorruptEntryError: a stored version that is damaged.
+            ValueError: a bad reference, or a component kind this build does not know.
         """
         manifest = self.manifest(model, ref)
         name, version = manifest["name"], int(manifest["version"])
-        try:
-            data = (self._name_dir(model, name) / str(version) / COMPONENTS_FILE).read_bytes()
-        except FileNotFoundError:
-            raise VariantNotFoundError(model, name, version) from None
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != manifest.get("sha256"):
-            raise ValueError(f"corrupt variant {name}@{version} of {model}: the sha256 of {COMPONENTS_FILE} is "
-                             f"{digest}, the manifest says {manifest.get('sha256')}")
-        tensors = load_safetensors(data)
+        tensors = load_safetensors(self._checked_bytes(model, manifest))
         components = []
         for entry in manifest["components"]:
             prefix = f"{entry['index']}."
@@ -250,9 +271,12 @@ class VariantStore:
             for name_dir in sorted(p for p in root.iterdir() if p.is_dir() and NAME.fullmatch(p.name)):
                 for version in complete_versions(name_dir):
                     try:
-                        found.append(json.loads((name_dir / str(version) / MANIFEST_FILE).read_text()))
-                    except (OSError, json.JSONDecodeError):
-                        continue  # deleted meanwhile, or damaged: load() reports the latter
+                        found.append(read_manifest(name_dir / str(version) / MANIFEST_FILE,
+                                                   f"variant {name_dir.name}@{version} of {model}"))
+                    except OSError:
+                        continue  # deleted meanwhile
+                    except CorruptEntryError as exc:  # never listed; asking for it by name reports it
+                        log.warning("%s", exc)
         return sorted(found, key=lambda m: (m["name"], m["version"]))
 
     def delete(self, model: str, ref: str) -> builtins.list[int]:

@@ -6,11 +6,12 @@ delays only the requests that need it and polling costs no thread hop.
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from redis.asyncio import Redis as AsyncRedis
+from redis.exceptions import ResponseError
 
-from jobs.store import JOB_PREFIX, REAP_SCRIPT, RUNNING_SET, JobRecord, reap_args
+from jobs.store import JOB_PREFIX, REAP_SCRIPT, RUNNING_SET, JobRecord, just_restarted, reap_args
 from schemas.jobs import JobStatus
 
 
@@ -20,11 +21,13 @@ class AsyncJobReader:
     Args:
         redis: an asyncio client with ``decode_responses=True``.
         ttl_seconds: retention after a job ends (used when failing an orphaned job).
+        restart_grace_seconds: reap no job within this long of a Redis start (`jobs.store.just_restarted`).
     """
 
-    def __init__(self, redis: AsyncRedis, *, ttl_seconds: int) -> None:
+    def __init__(self, redis: AsyncRedis, *, ttl_seconds: int, restart_grace_seconds: float = 0.0) -> None:
         self.redis = redis
         self.ttl_seconds = ttl_seconds
+        self.restart_grace_seconds = restart_grace_seconds
         self._reap = redis.register_script(REAP_SCRIPT)
 
     async def get(self, job_id: str) -> JobRecord | None:
@@ -34,8 +37,19 @@ class AsyncJobReader:
         if not raw:
             return None
         record = JobRecord.from_hash(raw)
-        if record.status is JobStatus.running and await self._reap(
-            keys=[key, RUNNING_SET], args=reap_args(job_id, self.ttl_seconds)
-        ):
+        if record.status is JobStatus.running and await self._reap_if_orphaned(job_id):
             record = JobRecord.from_hash(cast(dict[str, str], await self.redis.hgetall(key)))
         return record
+
+    async def _reap_if_orphaned(self, job_id: str) -> bool:
+        keys = [JOB_PREFIX + job_id, RUNNING_SET]
+        if self.restart_grace_seconds > 0:
+            if not await self._reap(keys=keys, args=reap_args(job_id, self.ttl_seconds, dry_run=True)):
+                return False
+            try:
+                info = cast(dict[str, Any], await self.redis.info("server"))
+            except ResponseError:  # INFO disabled (some managed Redis): assume no recent restart
+                info = {}
+            if just_restarted(info, self.restart_grace_seconds):
+                return False
+        return bool(await self._reap(keys=keys, args=reap_args(job_id, self.ttl_seconds)))

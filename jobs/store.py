@@ -16,12 +16,17 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from redis import Redis
+from redis.exceptions import ResponseError
+from rq import Queue
 
 from schemas.jobs import JobStatus
+from schemas.settings import DEFAULT_TENANT
 
 JOB_PREFIX = "interp:job:"
 RUNNING_SET = "interp:jobs:running"
 WORKER_PREFIX = "interp:worker:"
+# Deployment-wide counters of jobs submitted and ended, by status (read by /metrics).
+STATS_KEY = "interp:stats:jobs"
 
 # queued -> running, unless the job was canceled or claimed meanwhile.
 _CLAIM = """
@@ -43,6 +48,7 @@ if ARGV[6] ~= '' then redis.call('HSET', KEYS[1], 'error', ARGV[6]) end
 if ARGV[1] == 'succeeded' then redis.call('HSET', KEYS[1], 'fraction', '1') end
 redis.call('EXPIRE', KEYS[1], ARGV[7])
 redis.call('SREM', KEYS[2], ARGV[8])
+redis.call('HINCRBY', ARGV[10], ARGV[1], 1)
 return 1
 """
 
@@ -53,24 +59,45 @@ redis.call('HSET', KEYS[1], 'fraction', ARGV[1], 'stage', ARGV[2])
 return 1
 """
 
-# running with a dead worker -> failed. The worker's heartbeat key is the proof of life.
+# running with a dead worker -> queued again at the front of its RQ queue while it has retries left
+# (returns 2), else failed (returns 1). The worker's heartbeat key is the proof of life. With
+# ARGV[9] == '1' nothing changes: 3 says the job is orphaned (the caller checks Redis's uptime first).
 REAP_SCRIPT = _REAP = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then redis.call('SREM', KEYS[2], ARGV[6]) return 0 end
 if status ~= 'running' then return 0 end
 local worker = redis.call('HGET', KEYS[1], 'worker')
 if redis.call('EXISTS', ARGV[1] .. worker) == 1 then return 0 end
+if ARGV[9] == '1' then return 3 end
+local retries = tonumber(redis.call('HGET', KEYS[1], 'retries') or '0') or 0
+local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0') or 0
+local queue = redis.call('HGET', KEYS[1], 'queue')
+if attempts < retries and queue and redis.call('HGET', KEYS[1], 'cancel_requested') ~= '1' then
+  redis.call('HSET', KEYS[1], 'status', 'queued', 'attempts', attempts + 1, 'fraction', '0', 'stage',
+             'queued again after its worker ' .. worker .. ' was lost (retry ' .. (attempts + 1) .. ' of '
+             .. retries .. ')')
+  redis.call('HDEL', KEYS[1], 'worker', 'started_at')
+  redis.call('SREM', KEYS[2], ARGV[6])
+  redis.call('LPUSH', ARGV[8] .. queue, ARGV[6])
+  redis.call('HINCRBY', ARGV[7], 'retried', 1)
+  return 2
+end
 redis.call('HSET', KEYS[1], 'status', 'failed', 'ended_at', ARGV[2], 'expires_at', ARGV[3],
            'stage', 'failed', 'error', ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('SREM', KEYS[2], ARGV[6])
+redis.call('HINCRBY', ARGV[7], 'failed', 1)
 return 1
 """
 
 
 @dataclass
 class JobRecord:
-    """A job as stored in Redis. Times are UNIX seconds."""
+    """A job as stored in Redis. Times are UNIX seconds.
+
+    ``tenant`` owns the job (only its keys can see it; its variants and vectors are the ones the
+    job reads and writes); ``request_id`` is the id of the HTTP request that submitted it.
+    """
 
     id: str
     kind: str
@@ -87,6 +114,8 @@ class JobRecord:
     result_json: str | None = None
     error_json: str | None = None
     request_hash: str | None = None
+    tenant: str = DEFAULT_TENANT
+    request_id: str | None = None
 
     @property
     def result(self) -> dict[str, Any] | None:
@@ -118,11 +147,13 @@ class JobRecord:
             result_json=raw.get("result") or None,
             error_json=raw.get("error") or None,
             request_hash=raw.get("request_hash") or None,
+            tenant=raw.get("tenant") or DEFAULT_TENANT,  # records from before tenants: the default
+            request_id=raw.get("request_id") or None,
         )
 
 
-def reap_args(job_id: str, ttl_seconds: int) -> list[str | int]:
-    """Arguments of the reap script: failing now, with a `worker-lost` problem."""
+def reap_args(job_id: str, ttl_seconds: int, *, dry_run: bool = False) -> list[str | int]:
+    """Arguments of the reap script: requeueing or failing now, with a `worker-lost` problem."""
     now = time.time()
     problem = {
         "type": "urn:interp:problem:worker-lost",
@@ -131,7 +162,18 @@ def reap_args(job_id: str, ttl_seconds: int) -> list[str | int]:
         "detail": "the worker running this job stopped sending heartbeats (it crashed or was "
         "killed); submit the job again",
     }
-    return [WORKER_PREFIX, repr(now), repr(now + ttl_seconds), json.dumps(problem), ttl_seconds, job_id]
+    return [WORKER_PREFIX, repr(now), repr(now + ttl_seconds), json.dumps(problem), ttl_seconds, job_id, STATS_KEY,
+            Queue.redis_queue_namespace_prefix, "1" if dry_run else "0"]
+
+
+def just_restarted(info: dict[str, Any], grace_seconds: float) -> bool:
+    """Whether Redis (its ``INFO server``) started less than ``grace_seconds`` ago.
+
+    Heartbeat keys expire by the clock, also while Redis is down: right after a restart from its
+    append-only file every worker looks dead until its next beat. Reaping then would fail (or rerun)
+    jobs that live workers are still computing, so nothing is reaped until they had time to beat.
+    """
+    return grace_seconds > 0 and float(info.get("uptime_in_seconds", grace_seconds)) < grace_seconds
 
 
 def new_job_id() -> str:
@@ -144,11 +186,14 @@ class JobStore:
     Args:
         redis: a client with ``decode_responses=True``.
         ttl_seconds: how long a job and its result are kept after it ends.
+        restart_grace_seconds: reap no job within this long of a Redis start (the workers'
+            heartbeat TTL; see `just_restarted`); 0 reaps at once.
     """
 
-    def __init__(self, redis: Redis, *, ttl_seconds: int) -> None:
+    def __init__(self, redis: Redis, *, ttl_seconds: int, restart_grace_seconds: float = 0.0) -> None:
         self.redis = redis
         self.ttl_seconds = ttl_seconds
+        self.restart_grace_seconds = restart_grace_seconds
         self._claim = redis.register_script(_CLAIM)
         self._finish = redis.register_script(_FINISH)
         self._reap = redis.register_script(_REAP)
@@ -158,9 +203,19 @@ class JobStore:
     def key(job_id: str) -> str:
         return JOB_PREFIX + job_id
 
-    def initial_mapping(self, job_id: str, kind: str, model: str, request_hash: str) -> dict[str, str]:
-        """The hash of a new queued job (written by the caller, in the enqueue transaction)."""
+    def initial_mapping(self, job_id: str, kind: str, model: str, request_hash: str, *,
+                        tenant: str = DEFAULT_TENANT, request_id: str | None = None, queue: str | None = None,
+                        retries: int = 0) -> dict[str, str]:
+        """The hash of a new queued job (written by the caller, in the enqueue transaction).
+
+        Args:
+            queue: the RQ queue carrying it, where a reaper puts it back for a retry.
+            retries: how many times it is queued again when its worker dies (0: it fails then).
+        """
         now = time.time()
+        extra = {"request_id": request_id} if request_id else {}
+        if queue is not None and retries > 0:
+            extra |= {"queue": queue, "retries": str(retries), "attempts": "0"}
         return {
             "id": job_id,
             "kind": kind,
@@ -171,6 +226,8 @@ class JobStore:
             "created_at": repr(now),
             "expires_at": repr(now + self.ttl_seconds),
             "request_hash": request_hash,
+            "tenant": tenant,
+            **extra,
         }
 
     def get(self, job_id: str) -> JobRecord | None:
@@ -229,13 +286,24 @@ class JobStore:
                     self.ttl_seconds,
                     job_id,
                     ",".join(s.value for s in only_from),
+                    STATS_KEY,
                 ],
             )
         )
 
     def reap_if_orphaned(self, job_id: str) -> bool:
-        """Fail a running job whose worker no longer sends heartbeats. True if it did."""
-        return bool(self._reap(keys=[self.key(job_id), RUNNING_SET], args=reap_args(job_id, self.ttl_seconds)))
+        """Requeue (retries left) or fail a running job whose worker no longer sends heartbeats. True if it did."""
+        keys = [self.key(job_id), RUNNING_SET]
+        if self.restart_grace_seconds > 0:
+            if not self._reap(keys=keys, args=reap_args(job_id, self.ttl_seconds, dry_run=True)):
+                return False
+            try:
+                info = cast(dict[str, Any], self.redis.info("server"))
+            except ResponseError:  # INFO disabled (some managed Redis): assume no recent restart
+                info = {}
+            if just_restarted(info, self.restart_grace_seconds):
+                return False
+        return bool(self._reap(keys=keys, args=reap_args(job_id, self.ttl_seconds)))
 
     def reap_orphans(self) -> list[str]:
         """Fail every running job whose worker has died; returns their ids."""

@@ -1,8 +1,9 @@
 """Submitting jobs: the job record and the RQ message are written in one transaction.
 
 The API enqueues by import path (``workers.tasks.run_job``) and never imports the workers.
-An ``Idempotency-Key`` maps to the first job made with it, so a retried POST gets that job
-back; the same key with a different request body is a conflict.
+An ``Idempotency-Key`` maps to the first job made with it *by the same tenant*, so a retried
+POST gets that job back; the same key with a different request body is a conflict. A tenant's
+new job is admitted only while it has fewer queued + running jobs than its cap (`jobs.quota`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,17 @@ from redis import Redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from jobs.store import JobRecord, JobStore, new_job_id
+from jobs.quota import ACTIVE_PREFIX, JobQuota
+from jobs.store import STATS_KEY, JobRecord, JobStore, new_job_id
+from schemas.settings import DEFAULT_TENANT
 
 TASK_PATH = "workers.tasks.run_job"
 IDEMPOTENCY_PREFIX = "interp:idem:"
+
+
+def idempotency_key_name(tenant: str, key: str) -> str:
+    """The Redis key binding one tenant's Idempotency-Key to its job: tenants never share keys."""
+    return f"{IDEMPOTENCY_PREFIX}{tenant}:{key}"
 
 
 class IdempotencyConflictError(Exception):
@@ -42,12 +50,15 @@ class JobSubmitter:
         rq_redis: a client with ``decode_responses=False``, as RQ requires.
         store: the job store (its own decoded client).
         job_timeout: seconds a worker may spend on one job before it is failed.
+        retries: how many times a job is queued again when its worker dies (0: it fails then).
     """
 
-    def __init__(self, rq_redis: Redis, store: JobStore, *, job_timeout: int) -> None:
+    def __init__(self, rq_redis: Redis, store: JobStore, *, job_timeout: int, retries: int = 0) -> None:
         self.rq_redis = rq_redis
         self.store = store
         self.job_timeout = job_timeout
+        self.retries = retries
+        self.quota = JobQuota(store.redis, ttl_seconds=store.ttl_seconds)
 
     def submit(
         self,
@@ -57,16 +68,30 @@ class JobSubmitter:
         queue: str,
         payload: dict[str, Any],
         idempotency_key: str | None = None,
+        tenant: str = DEFAULT_TENANT,
+        request_id: str | None = None,
+        max_active: int = 0,
     ) -> tuple[JobRecord, bool]:
         """Create and enqueue a job, or return the job an idempotency key already names.
 
+        Args:
+            tenant: who owns the job (and whose idempotency keys are looked up).
+            request_id: the submitting request's id, kept in the record.
+            max_active: the tenant's cap on queued + running jobs; 0 for none. A replayed
+                idempotent request is answered even at the cap.
+
         Returns:
             The job record and whether it was created by this call.
+
+        Raises:
+            IdempotencyConflictError: the key was used for a different request.
+            TooManyJobsError: the tenant is at its cap.
         """
         request_hash = hash_request(kind, model, payload)
         job_id = new_job_id()
-        if idempotency_key is not None:
-            existing = self._claim_key(idempotency_key, job_id)
+        idem = idempotency_key_name(tenant, idempotency_key) if idempotency_key is not None else None
+        if idempotency_key is not None and idem is not None:
+            existing = self._claim_key(idem, job_id)
             if existing is not None:
                 record = self._wait_for_record(existing)
                 if record is not None:
@@ -74,19 +99,26 @@ class JobSubmitter:
                         raise IdempotencyConflictError(idempotency_key, existing)
                     return record, False
                 # The earlier job has expired: the key now names the new one.
-                self.store.redis.set(IDEMPOTENCY_PREFIX + idempotency_key, job_id, ex=self.store.ttl_seconds)
+                self.store.redis.set(idem, job_id, ex=self.store.ttl_seconds)
         rq_queue = Queue(queue, connection=self.rq_redis, serializer=JSONSerializer)
         try:
-            mapping = self.store.initial_mapping(job_id, kind, model, request_hash)
+            if max_active > 0:
+                self.quota.admit(tenant, job_id, max_active)
+            mapping = self.store.initial_mapping(job_id, kind, model, request_hash, tenant=tenant,
+                                                 request_id=request_id, queue=queue, retries=self.retries)
             with self.rq_redis.pipeline() as pipe:
                 pipe.multi()  # one MULTI/EXEC for record and message; RQ joins an open transaction
                 key = self.store.key(job_id)
                 pipe.hset(key, mapping=cast(Any, mapping))
                 pipe.expire(key, self.store.ttl_seconds)
+                pipe.hincrby(STATS_KEY, "submitted", 1)
                 rq_queue.enqueue_call(
                     TASK_PATH,
                     args=(job_id, kind, payload),
                     job_id=job_id,
+                    # RQ logs the description when it starts and ends a job; its default is the call with
+                    # its arguments, and a payload can be megabytes of user text.
+                    description=f"{kind} job {job_id}",
                     timeout=self.job_timeout,
                     result_ttl=60,  # the result lives in the job record, not in RQ
                     failure_ttl=self.store.ttl_seconds,
@@ -94,8 +126,10 @@ class JobSubmitter:
                 )
                 pipe.execute()
         except Exception:
-            if idempotency_key is not None:
-                self.store.redis.delete(IDEMPOTENCY_PREFIX + idempotency_key)
+            if idem is not None:
+                self.store.redis.delete(idem)
+            if max_active > 0:  # give the slot back (it would lapse by itself after a while)
+                self.store.redis.zrem(ACTIVE_PREFIX + tenant, job_id)
             raise
         return JobRecord.from_hash(mapping), True
 
@@ -111,10 +145,10 @@ class JobSubmitter:
             time.sleep(0.02)
 
     def _claim_key(self, key: str, job_id: str) -> str | None:
-        """Bind ``key`` to ``job_id``; return the job it already named, if any."""
-        if self.store.redis.set(IDEMPOTENCY_PREFIX + key, job_id, nx=True, ex=self.store.ttl_seconds):
+        """Bind the Redis key ``key`` to ``job_id``; return the job it already named, if any."""
+        if self.store.redis.set(key, job_id, nx=True, ex=self.store.ttl_seconds):
             return None
-        existing = self.store.redis.get(IDEMPOTENCY_PREFIX + key)
+        existing = self.store.redis.get(key)
         return str(existing) if existing is not None else None
 
     def cancel_queued(self, queue: str, job_id: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StrictInt, StrictStr, model_validator
 
 from schemas.generation import ChatMessage
 from schemas.models import VARIANT_REF_PATTERN
@@ -14,7 +14,7 @@ class NextTokenTarget(BaseModel):
     """Explain the next token: the model's top prediction, or a given token."""
 
     kind: Literal["next_token"] = "next_token"
-    token: str | int | None = Field(default=None, description="A token id, or text that encodes to one "
+    token: StrictStr | StrictInt | None = Field(default=None, description="A token id, or text that encodes to one "
                                     "token; the model's top prediction when omitted.")
 
 

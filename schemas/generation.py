@@ -17,7 +17,7 @@ class ChatMessage(BaseModel):
 class SteeringSpec(BaseModel):
     """Add a control vector to the residual stream while generating."""
 
-    vector: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(@[0-9]+)?$",
+    vector: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(@[1-9][0-9]{0,8})?$",
                                description="A stored vector: `name` (latest version) or `name@version`.")
     values: list[float] | None = Field(default=None, min_length=1,
                                        description="An inline vector of the model's hidden size.")

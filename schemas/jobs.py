@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from schemas.attribution import AttributionResult
 from schemas.diagnosis import DiagnosisReport
+from schemas.editing import EditResult
 from schemas.erasure import ErasureResult
 from schemas.problems import Problem
 from schemas.scoring import ScoreResult
@@ -48,6 +49,8 @@ class JobBase(BaseModel):
         default=None, description="When the job and its result are deleted."
     )
     cancel_requested: bool = False
+    request_id: str | None = Field(default=None, description="The `X-Request-ID` of the request that submitted "
+                                   "the job (the client's, or one the API made); it is in the logs of both sides.")
     error: Problem | None = Field(default=None, description="Why the job failed or was canceled.")
     links: dict[str, str] = Field(default_factory=dict, description="`self` and `cancel` URLs.")
 
@@ -80,6 +83,13 @@ class EraseJob(JobBase):
     result: ErasureResult | None = None
 
 
+class EditJob(JobBase):
+    """A `POST /edit` job: its result is the stored variant and the evaluation report."""
+
+    kind: Literal["edit"] = "edit"
+    result: EditResult | None = None
+
+
 class TraceJob(JobBase):
     """A `POST /trace` job: causal tracing or activation patching."""
 
@@ -95,6 +105,7 @@ class DiagnoseJob(JobBase):
 
 
 # Every job kind, told apart by `kind`.
-Job = Annotated[ScoreJob | VectorJob | AttributeJob | EraseJob | TraceJob | DiagnoseJob, Field(discriminator="kind")]
+Job = Annotated[ScoreJob | VectorJob | AttributeJob | EraseJob | EditJob | TraceJob | DiagnoseJob,
+              Field(discriminator="kind")]
 JOB_VIEWS: dict[str, type[JobBase]] = {"score": ScoreJob, "steering_vector": VectorJob, "attribute": AttributeJob,
-                                     "erase": EraseJob, "trace": TraceJob, "diagnose": DiagnoseJob}
+                                     "erase": EraseJob, "edit": EditJob, "trace": TraceJob, "diagnose": DiagnoseJob}

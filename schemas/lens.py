@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StrictInt, StrictStr, model_validator
 
 from schemas.generation import ChatMessage
 
-TokenRef = str | int
+# Strict: lax parsing would take `false` for token id 0 and `"5"` for a text (found by fuzzing).
+TokenRef = StrictStr | StrictInt
 
 
 class LogitLensRequest(BaseModel):
     """What would the model predict if it stopped after each block?"""
 
     model: str | None = Field(default=None, description="Model name; the default model when omitted.")
-    variant: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(@[0-9]+)?$",
+    variant: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(@[1-9][0-9]{0,8})?$",
                                 description="Read a stored variant of the model: `name` or `name@version`.")
     prompt: str | None = Field(default=None, min_length=1)
     messages: list[ChatMessage] | None = Field(default=None, min_length=1,

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(@[0-9]+)?$"
+REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(@[1-9][0-9]{0,8})?$"
 Prompt = Annotated[str, Field(min_length=1)]
 
 
@@ -25,7 +25,8 @@ class ExtractVectorRequest(BaseModel):
     positive: list[Prompt] | None = Field(default=None, min_length=1, description="With `negative`, instead of "
                                           "`pairs`: `positive[i]` pairs with `negative[i]`.")
     negative: list[Prompt] | None = Field(default=None, min_length=1)
-    layers: list[Annotated[int, Field(ge=0)]] | Literal["auto"] = Field(
+    # At least one layer: an empty list reached the extraction and failed there with a 500 (fuzzing).
+    layers: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)] | Literal["auto"] = Field(
         default="auto", description="Blocks to read (0-based; the output of that block), or `auto`: score "
         "every layer by held-out separation of the pairs and keep the best.")
     method: Literal["mean_diff", "pca"] = Field(default="mean_diff", description="`mean_diff`: mean of the "

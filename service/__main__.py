@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import logging
-
 import uvicorn
 
+from schemas.logs import configure_logging
 from schemas.settings import Settings
 
 
 def main() -> None:
     settings = Settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s api %(levelname)s %(name)s: %(message)s")
+    configure_logging("api", fmt=settings.log_format, level=settings.log_level)
+    # log_config=None: uvicorn's own lines go through the handler above (JSON, one per line); the
+    # access lines come from `RequestTelemetry`, with request ids, tenants and route templates.
     uvicorn.run("service.main:create_app", factory=True, host=settings.host, port=settings.port,
-                log_level="info", access_log=False)
+                log_level=settings.log_level.lower(), access_log=False, log_config=None)
 
 
 if __name__ == "__main__":

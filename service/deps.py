@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
 
-from schemas.settings import Settings
+from schemas.logs import update_context
+from schemas.settings import STORE_NAME, Settings
+from service.auth import API_KEY_HEADER, API_KEY_SCHEME, Caller
 from service.problems import ProblemError
+from service.rate_limit import retry_after
 from service.state import AppState
 
 
@@ -27,23 +30,53 @@ def get_settings(state: StateDep) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def require_api_key(
-    state: StateDep,
-    x_api_key: Annotated[str | None, Header(description="API key, when the deployment sets keys.")] = None,
-) -> None:
-    """When keys are configured, require one of them (compared in constant time)."""
-    keys = state.settings.api_keys
-    if not keys:
-        return
-    given = (x_api_key or "").encode()
-    if not any(hmac.compare_digest(given, key.encode()) for key in keys):
-        raise ProblemError(401, "Unauthorized", "a valid X-API-Key header is required",
-                           field="X-API-Key")
+api_key_scheme = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, scheme_name=API_KEY_SCHEME,
+                              description="The deployment's API key, when it sets keys (INTERP_API_KEYS). "
+                              "The key's tenant sees only its own variants, vectors and jobs.")
+
+
+async def authenticate(
+    request: Request, state: StateDep, api_key: Annotated[str | None, Security(api_key_scheme)] = None
+) -> str:
+    """The caller's tenant; 401 when keys are configured and the key is missing or unknown.
+
+    The key is compared in constant time (`KeyRing`) and never logged: only the tenant is put in
+    the log context and in ``request.state.tenant``.
+    """
+    tenant = state.keyring.tenant_for(api_key)
+    if tenant is None:
+        raise ProblemError(401, "Unauthorized", f"a valid {API_KEY_HEADER} header is required",
+                           field=API_KEY_HEADER,
+                           headers={"WWW-Authenticate": f'ApiKey realm="interp", header="{API_KEY_HEADER}"'})
+    request.state.tenant = tenant
+    update_context(tenant=tenant)
+    return tenant
+
+
+TenantDep = Annotated[str, Depends(authenticate)]
+
+
+async def get_caller(request: Request, state: StateDep, tenant: TenantDep) -> Caller:
+    """The authenticated caller, after its tenant's rate limit (429 with Retry-After when exceeded)."""
+    limiter = state.limiter
+    wait = await limiter.take(tenant)
+    if wait > 0:
+        raise ProblemError(429, "Too many requests",
+                           f"tenant {tenant!r} exceeded {limiter.rate:g} requests per second (burst "
+                           f"{limiter.burst}); retry after the Retry-After seconds",
+                           headers={"Retry-After": retry_after(wait)})
+    return Caller(tenant=tenant, request_id=getattr(request.state, "request_id", None))
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
 def resolve_model(state: AppState, model: str | None) -> str:
     """The model a request names (or the default), or a 404 problem naming the field."""
     name = model or state.default_model()
+    if STORE_NAME.fullmatch(name) is None:
+        raise ProblemError(422, "Invalid request", f"invalid model name {name[:80]!r}: use 1-64 letters, digits, "
+                           "'.', '_' or '-', starting with a letter or digit", field="model")
     if name not in state.settings.models:
         raise ProblemError(404, "Unknown model",
                            f"unknown model {name!r}; this deployment serves "

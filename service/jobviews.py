@@ -15,6 +15,12 @@ from fastapi import Response
 from jobs.store import JobRecord
 from schemas.jobs import JOB_VIEWS, JobBase, Progress
 from schemas.problems import Problem
+from service.auth import Caller
+
+
+def visible(record: JobRecord | None, caller: Caller) -> JobRecord | None:
+    """The record if the caller's tenant owns it; another tenant's job is as unknown as a missing one."""
+    return record if record is not None and record.tenant == caller.tenant else None
 
 
 def _time(value: float | None) -> datetime | None:
@@ -35,6 +41,7 @@ def job_view(record: JobRecord) -> JobBase:
         "ended_at": _time(record.ended_at),
         "expires_at": _time(record.expires_at),
         "cancel_requested": record.cancel_requested,
+        "request_id": record.request_id,
         "result": record.result,
         "error": Problem.model_validate(record.error) if record.error else None,
         "links": {"self": f"/jobs/{record.id}", "cancel": f"/jobs/{record.id}/cancel"},
@@ -60,6 +67,7 @@ def render_job(record: JobRecord) -> bytes:
         "ended_at": _iso(record.ended_at),
         "expires_at": _iso(record.expires_at),
         "cancel_requested": record.cancel_requested,
+        "request_id": record.request_id,
         "links": {"self": f"/jobs/{record.id}", "cancel": f"/jobs/{record.id}/cancel"},
     }
     text = json.dumps(head, separators=(",", ":"))

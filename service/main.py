@@ -19,12 +19,28 @@ from starlette.concurrency import run_in_threadpool
 
 from engine.registry import ModelRegistry
 from schemas.settings import Settings
+from service.auth import optional_key_security
 from service.batcher import GenerationBatcher
-from service.deps import require_api_key
+from service.deps import get_caller
 from service.limits import BodyGuard
 from service.problems import install_problem_handlers, problem_responses
-from service.routes import attribute, diagnose, erase, generate, health, jobs, lens, models, score, trace, vectors
+from service.routes import (
+    attribute,
+    diagnose,
+    edit,
+    erase,
+    generate,
+    health,
+    jobs,
+    lens,
+    metrics,
+    models,
+    score,
+    trace,
+    vectors,
+)
 from service.state import AppState
+from service.telemetry import TelemetryApp
 from service.views import attribution_page, ui
 
 log = logging.getLogger(__name__)
@@ -92,7 +108,8 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
                 await built.batcher.stop()
                 built.batcher = None
 
-    app = FastAPI(
+    # Every request gets an id, a JSON log line and a latency sample (`service.telemetry`).
+    app = TelemetryApp(
         title="Interpretability service",
         version=API_VERSION,
         description=DESCRIPTION,
@@ -103,11 +120,16 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     )
     install_problem_handlers(app, retry_after_seconds=settings.retry_after_seconds)
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
-    # Liveness and readiness probes carry no key; every other route requires one when keys are set.
+    # Liveness and readiness probes carry no key; every other route requires one when keys are set,
+    # and counts against its tenant's rate limit (`get_caller`).
     # The debugger page holds no data (it asks for the key and sends it with its own requests).
+    # /metrics takes a key (unless INTERP_METRICS_PUBLIC) but no rate limit.
     app.include_router(health.router)
     app.include_router(ui.router)
-    for module in (models, generate, score, vectors, attribute, erase, lens, trace, diagnose, jobs, attribution_page):
-        app.include_router(module.router, dependencies=[Depends(require_api_key)],
-                           responses=problem_responses(401))
+    app.include_router(metrics.router)
+    for module in (models, generate, score, vectors, attribute, edit, erase, lens, trace, diagnose, jobs,
+                   attribution_page):
+        app.include_router(module.router, dependencies=[Depends(get_caller)],
+                           responses=problem_responses(401, 429))
+    app.openapi = lambda: optional_key_security(FastAPI.openapi(app))  # type: ignore[method-assign]
     return app

@@ -7,6 +7,7 @@ mapped here, once. A 500 is a bug: it is logged with its traceback and answered 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -15,6 +16,7 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from engine.registry import UnknownModelError
 from schemas.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem
@@ -100,11 +102,21 @@ def install_problem_handlers(app: FastAPI, *, retry_after_seconds: int) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 400:
+            # FastAPI's only 400: a body it cannot decode (not UTF-8). Invalid input is a 422 everywhere.
+            problem = Problem(type=slug("Invalid request"), title="Invalid request", status=422,
+                              detail=f"body: {exc.detail} (send UTF-8 JSON)", field="body",
+                              instance=request.url.path)
+            return problem_response(problem)
+        if exc.status_code == 405:
+            # Starlette lists the methods of the first route matching the path; list every route's.
+            headers["Allow"] = ", ".join(allowed_methods(request))
         title = {404: "Not found", 405: "Method not allowed", 413: "Request too large"}.get(
             exc.status_code, "HTTP error")
         problem = Problem(type=slug(title), title=title, status=exc.status_code, detail=str(exc.detail),
                           instance=request.url.path)
-        return problem_response(problem, dict(exc.headers or {}))
+        return problem_response(problem, headers)
 
     async def on_unknown_model(request: Request, exc: Exception) -> JSONResponse:
         problem = Problem(type=slug("Unknown model"), title="Unknown model", status=404, detail=str(exc),
@@ -135,12 +147,33 @@ def install_problem_handlers(app: FastAPI, *, retry_after_seconds: int) -> None:
     app.add_exception_handler(Exception, on_bug)
 
 
+def leaf_routes(routes: Iterable[Any]) -> Iterator[Any]:
+    """Every endpoint route, inside the routers FastAPI keeps whole (included without a prefix)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from leaf_routes(inner.routes)
+        else:
+            yield route
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods of every route whose path matches the request's (for a 405's ``Allow``)."""
+    methods: set[str] = set()
+    for route in leaf_routes(request.app.router.routes):
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` entries documenting problem answers for the given statuses."""
     descriptions = {
         400: "Bad request", 401: "Missing or invalid API key", 404: "Unknown model, job or route",
         409: "Conflict with the resource's state", 413: "Request body too large",
         422: "Invalid request; `field` names the offending field",
+        429: "The tenant's request rate or job cap is exceeded; retry after `Retry-After` seconds",
         500: "A bug: reported as a problem, never as a bare traceback",
         503: "Redis or a worker is unavailable; retry after `Retry-After` seconds",
     }

@@ -21,7 +21,10 @@ from jobs.reader import AsyncJobReader
 from jobs.store import JobStore
 from jobs.submission import JobSubmitter
 from schemas.settings import Settings
+from service.auth import KeyRing
 from service.batcher import GenerationBatcher
+from service.metrics import Metrics
+from service.rate_limit import RateLimiter
 
 
 @dataclass
@@ -43,7 +46,6 @@ class AppState:
     submitter: JobSubmitter
     directory: WorkerDirectory
     reader: AsyncJobReader
-    vectors: VectorStore
     batcher: GenerationBatcher | None = None
     # model -> monotonic time until which a live worker was last confirmed (see has_worker)
     _worker_seen_until: dict[str, float] = field(default_factory=dict)
@@ -60,7 +62,9 @@ class AppState:
         backoff = ExponentialBackoff(cap=0.05, base=0.01)
         redis = Redis.from_url(settings.redis_url, decode_responses=True, retry=Retry(backoff, 1), **options)
         rq_redis = Redis.from_url(settings.redis_url, retry=Retry(backoff, 1), **options)
-        store = JobStore(redis, ttl_seconds=settings.job_ttl_seconds)
+        # Right after a Redis restart every heartbeat has expired: reap nothing until workers beat again.
+        grace = settings.worker_heartbeat_ttl_seconds
+        store = JobStore(redis, ttl_seconds=settings.job_ttl_seconds, restart_grace_seconds=grace)
         aredis = AsyncRedis.from_url(settings.redis_url, decode_responses=True, retry=AsyncRetry(backoff, 1),
                                      **options)
         return cls(
@@ -69,16 +73,40 @@ class AppState:
             redis=redis,
             rq_redis=rq_redis,
             store=store,
-            submitter=JobSubmitter(rq_redis, store, job_timeout=settings.job_timeout_seconds),
+            submitter=JobSubmitter(rq_redis, store, job_timeout=settings.job_timeout_seconds,
+                                   retries=settings.job_retries),
             directory=WorkerDirectory(redis, ttl_seconds=settings.worker_heartbeat_ttl_seconds),
-            reader=AsyncJobReader(aredis, ttl_seconds=settings.job_ttl_seconds),
-            vectors=VectorStore(settings.vector_store),
+            reader=AsyncJobReader(aredis, ttl_seconds=settings.job_ttl_seconds, restart_grace_seconds=grace),
         )
 
+    def variant_store(self, tenant: str) -> VariantStore:
+        """One tenant's variants, shared with the workers on disk (``Settings.variant_store_for``)."""
+        return VariantStore(self.settings.variant_store_for(tenant))
+
+    def vector_store(self, tenant: str) -> VectorStore:
+        """One tenant's steering vectors, shared with the workers on disk (``Settings.vector_store_for``)."""
+        return VectorStore(self.settings.vector_store_for(tenant))
+
     @cached_property
-    def variants(self) -> VariantStore:
-        """The variant store, shared with the workers through ``settings.variant_store``."""
-        return VariantStore(self.settings.variant_store)
+    def keyring(self) -> KeyRing:
+        """The configured API keys, each with its tenant."""
+        return KeyRing(self.settings.api_keys)
+
+    @cached_property
+    def limiter(self) -> RateLimiter:
+        """Per-tenant request rate, on the asyncio client; enforced only when keys are configured."""
+        rate = self.settings.rate_limit_per_second if self.settings.keys_configured else 0.0
+        return RateLimiter(self.reader.redis, rate=rate, burst=self.settings.rate_limit_burst)
+
+    @cached_property
+    def metrics(self) -> Metrics:
+        """This API process's Prometheus registry: request latencies and the stack's gauges."""
+        return Metrics(self)
+
+    @property
+    def max_active_jobs(self) -> int:
+        """Each tenant's cap on queued + running jobs (0: none); enforced only when keys are configured."""
+        return self.settings.max_active_jobs_per_tenant if self.settings.keys_configured else 0
 
     def has_worker(self, model: str) -> bool:
         """Whether a live worker serves ``model``. A yes is trusted for one heartbeat interval, so

@@ -7,12 +7,14 @@ import torch
 from engine.loading import LoadedModel
 from engine.runtime import Steering
 from engine.steering.vector_store import VectorNotFoundError, VectorStore
+from engine.store_integrity import CorruptEntryError
 from schemas.generation import SteeringSpec
 from service.problems import ProblemError
 
 
 def resolve_steering(lm: LoadedModel, store: VectorStore, specs: list[SteeringSpec]) -> list[Steering]:
-    """Load stored vectors, check sizes and layers; one `Steering` per (spec, layer)."""
+    """Load stored vectors from ``store`` (the caller's tenant's), check sizes and layers; one `Steering`
+    per (spec, layer)."""
     entries: list[Steering] = []
     for index, spec in enumerate(specs):
         where = f"steering.{index}"
@@ -22,8 +24,9 @@ def resolve_steering(lm: LoadedModel, store: VectorStore, specs: list[SteeringSp
                 stored = store.load(lm.name, spec.vector)
             except VectorNotFoundError as exc:
                 raise ProblemError(404, "Unknown vector", str(exc).strip("'\""), field=f"{where}.vector") from exc
-            except ValueError as exc:  # a corrupt file is reported, not served
-                raise ProblemError(409, "Corrupt vector", str(exc), field=f"{where}.vector") from exc
+            except CorruptEntryError as exc:  # a corrupt file is reported, not served
+                raise ProblemError(409, "Corrupt vector", f"{exc}; it is not served: delete it and extract it again",
+                                   field=f"{where}.vector") from exc
             directions = stored.vector.directions
             layers = spec.layers or sorted(directions)
             missing = [layer for layer in layers if layer not in directions]

@@ -4,23 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobs.quota import TooManyJobsError
 from jobs.store import JobRecord
 from jobs.submission import IdempotencyConflictError
+from service.auth import Caller
 from service.problems import ProblemError
 from service.state import AppState
 
 
 def submit_job(
-    state: AppState, *, kind: str, model: str, payload: dict[str, Any], idempotency_key: str | None
+    state: AppState, caller: Caller, *, kind: str, model: str, payload: dict[str, Any], idempotency_key: str | None
 ) -> tuple[JobRecord, bool]:
-    """Enqueue a job on the model's queue; 503 when no worker serves the model, 409 on key reuse."""
+    """Enqueue a job of the caller's tenant (which the worker reads and writes stores as) on the model's
+    queue; 503 when no worker serves the model, 409 on key reuse, 429 at the tenant's job cap."""
     if not state.has_worker(model):
         # Accepting work that nobody can run would leave it queued with no end in sight.
         raise ProblemError(503, "No worker", f"no live worker serves model {model!r}; retry shortly",
                            headers={"Retry-After": str(state.settings.retry_after_seconds * 5)})
     try:
         return state.submitter.submit(kind=kind, model=model, queue=state.settings.queue_name(model),
-                                      payload=payload, idempotency_key=idempotency_key)
+                                      payload=payload, idempotency_key=idempotency_key, tenant=caller.tenant,
+                                      request_id=caller.request_id, max_active=state.max_active_jobs)
     except IdempotencyConflictError as exc:
         raise ProblemError(409, "Idempotency conflict", str(exc), field="Idempotency-Key",
                            job_id=exc.job_id) from exc
+    except TooManyJobsError as exc:
+        raise ProblemError(429, "Too many jobs", f"{exc}; wait for some to end (or cancel them)",
+                           headers={"Retry-After": str(state.settings.retry_after_seconds * 5)},
+                           active=exc.active, limit=exc.cap) from exc

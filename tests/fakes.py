@@ -26,7 +26,6 @@ from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausa
 from engine.adapters import adapter_for
 from engine.loading import LoadedModel
 from engine.registry import ModelRegistry
-from engine.steering.vector_store import VectorStore
 from jobs.directory import WorkerDirectory
 from jobs.reader import AsyncJobReader
 from jobs.store import JobStore
@@ -165,7 +164,6 @@ def app_state(settings: Settings, registry: ModelRegistry, redis: Redis, rq_redi
         submitter=JobSubmitter(rq_redis, store, job_timeout=settings.job_timeout_seconds),
         directory=WorkerDirectory(redis, ttl_seconds=settings.worker_heartbeat_ttl_seconds),
         reader=AsyncJobReader(async_twin(redis), ttl_seconds=settings.job_ttl_seconds),
-        vectors=VectorStore(settings.vector_store),
     )
 
 

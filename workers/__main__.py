@@ -7,17 +7,21 @@ per model until SIGINT/SIGTERM (RQ finishes the current job first on the first s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 
 import torch
 from redis import Redis
+from redis.exceptions import RedisError
 
 from engine.registry import ModelRegistry
 from jobs.directory import WorkerDirectory
 from jobs.store import JobStore
+from schemas.logs import configure_logging
 from schemas.settings import Settings
 from workers.runtime import WorkerRuntime
 from workers.worker import ModelWorker
@@ -31,9 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     parser.add_argument("--name", help="worker name (default: host-pid-random)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(name)s: %(message)s")
-
     settings = Settings()
+    configure_logging("worker", fmt=settings.log_format, level=settings.log_level)
     if settings.redis_url is None:
         parser.error("INTERP_REDIS_URL is not set (the stack launcher sets it for the embedded Redis)")
     models = settings.models
@@ -51,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     decoded = Redis.from_url(settings.redis_url, decode_responses=True,
                              socket_timeout=timeout, socket_connect_timeout=timeout)
     raw = Redis.from_url(settings.redis_url)
-    store = JobStore(decoded, ttl_seconds=settings.job_ttl_seconds)
+    store = JobStore(decoded, ttl_seconds=settings.job_ttl_seconds,
+                     restart_grace_seconds=settings.worker_heartbeat_ttl_seconds)
     name = args.name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     runtime = WorkerRuntime(settings=settings, registry=registry, store=store, worker_name=name)
     directory = WorkerDirectory(decoded, ttl_seconds=settings.worker_heartbeat_ttl_seconds)
@@ -62,10 +66,46 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("failed %d job(s) left running by dead workers: %s", len(reaped), ", ".join(reaped))
     log.info("worker %s serving %s", name, ", ".join(registry.names()))
     try:
-        worker.work(burst=args.burst, with_scheduler=False)
+        stopped = serve(worker, decoded, burst=args.burst)
     finally:
         worker.stop_heartbeat()
-    return 0
+    return 0 if stopped else 1
+
+
+def serve(worker: ModelWorker, redis: Redis, *, burst: bool) -> bool:
+    """Run RQ's loop until stopped; when Redis went away under it, wait for Redis and run it again.
+
+    RQ retries a lost connection only while it waits for a job; anywhere else (a Redis call between
+    jobs) its loop ends. Returns whether the worker stopped as asked (False: RQ's loop ended on
+    an error while Redis answered, which a supervisor should see as a crash).
+    """
+    while True:
+        try:
+            worker.work(burst=burst, with_scheduler=False)
+        except RedisError as exc:  # from RQ's teardown, when Redis is still away
+            log.warning("worker loop ended: %s", exc)
+        if burst or getattr(worker, "_stop_requested", False):
+            return True
+        if not wait_for_redis(redis):
+            return False
+        with contextlib.suppress(RedisError):
+            worker.register_death()  # RQ refuses to start a worker whose name looks alive
+        log.info("Redis is back; worker %s serves again", worker.name)
+
+
+def wait_for_redis(redis: Redis) -> bool:
+    """Wait until Redis answers again; False when it answered at once (it was never away)."""
+    delay, waited = 0.2, False
+    while True:
+        try:
+            redis.ping()
+            return waited
+        except RedisError as exc:
+            if not waited:
+                log.warning("Redis is unavailable (%s); waiting for it", exc)
+            waited = True
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 if __name__ == "__main__":

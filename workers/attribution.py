@@ -36,7 +36,7 @@ def run_attribute(
 ) -> dict[str, Any]:
     """Explain the request's targets on its variant (or the base model); an `AttributionResult` as JSON."""
     request = AttributeRequest.model_validate(payload)
-    with on_variant(runtime, model, request.variant) as variant:
+    with on_variant(runtime, context, model, request.variant) as variant:
         result = explain(runtime, context, model, request)
     result["variant"] = variant.ref if variant is not None else None
     return result

@@ -58,7 +58,8 @@ class StageContext(JobContext):
 
 
 def stage(context: JobContext, low: float, high: float, label: str) -> StageContext:
-    return StageContext(job_id=context.job_id, store=context.store, parent=context, low=low, high=high, label=label)
+    return StageContext(job_id=context.job_id, store=context.store, tenant=context.tenant,
+                        request_id=context.request_id, parent=context, low=low, high=high, label=label)
 
 
 def quoted(text: str) -> str:
@@ -201,12 +202,14 @@ def run_diagnose(runtime: WorkerRuntime, context: JobContext, model: str, payloa
     if not path.correct:
         suggestions.append(Suggestion(
             kind="edit", endpoint="/edit", rationale=(
-                f"ROME at block {found.peak_layer}: the MLP there carries the subject most (causal trace, "
-                f"indirect effect {found.effects[0]:.3f} at {quoted(mlp_view.text)}); the edit writes the expected "
-                "answer into it for this subject."),
-            body={"model": model, "method": "rome", "variant": variant_name(request), "requests": [{
+                f"ROME at block {found.last_token_peak_layer}: at the subject's last token, where ROME reads its "
+                f"key, the MLP there carries the subject most (causal trace; the strongest cell overall is block "
+                f"{found.peak_layer} at {quoted(mlp_view.text)}); the edit writes the expected answer into it for "
+                "this subject."),
+            body={"model": model, "method": "rome", "name": variant_name(request), "requests": [{
                 "prompt": edit_template(request.prompt, *chars), "subject": subject_text,
-                "target_new": request.expected}], "hyperparameters": {"layers": [found.peak_layer]}}))
+                "target_new": request.expected, "target_true": decode(lm.tokenizer, [predicted])}],
+                  "hyperparameters": {"layers": [found.last_token_peak_layer]}}))
         states, _ = record_sites(lm, embed(lm, ids), ["residual"], positions=[len(ids) - 1])
         norms = {layer: float(states["residual"][layer, 0].float().norm()) for layer in range(lm.n_layers)}
         fix = propose_steering(lm, runtime.registry.runtime(model), ids, expected, predicted,

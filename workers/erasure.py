@@ -11,12 +11,11 @@ import torch
 
 from engine.canaries import CANARY_PROMPTS
 from engine.erasure.pipeline import ErasureOutcome, erase_concept
-from engine.variant_store import VariantStore
 from schemas.erasure import EraseRequest, ErasureResult, LayerErasure
 from schemas.models import VariantInfo
 from workers.context import JobContext
 from workers.runtime import WorkerRuntime
-from workers.variants import load_variant
+from workers.variants import load_variant, variant_store
 
 DEFAULT_BATCH_SIZE = 32
 
@@ -41,7 +40,7 @@ def run_erase(runtime: WorkerRuntime, context: JobContext, model: str, payload: 
     settings = runtime.settings
     lm = runtime.registry.get(model)
     started = time.perf_counter()
-    parent = load_variant(runtime, model, request.variant) if request.variant is not None else None
+    parent = load_variant(runtime, context, model, request.variant) if request.variant is not None else None
     layers = list(range(lm.n_layers)) if request.layers == "all" else list(request.layers)
     hyperparameters = {
         "method": request.method, "layers": layers, "reading": request.reading, "held_out": request.held_out,
@@ -70,7 +69,7 @@ def run_erase(runtime: WorkerRuntime, context: JobContext, model: str, payload: 
         "kl_all_layers": outcome.kl_all_layers,
     }
     context.report(0.97, "storing")
-    stored = VariantStore(settings.variant_store).save(
+    stored = variant_store(runtime, context).save(
         model, request.name, list(outcome.erasers.values()), method=request.method, hidden_size=lm.hidden_size,
         parent=parent, request=recorded_request(payload), hyperparameters=hyperparameters, report=summary,
         provenance={"job_id": context.job_id, "kind": "erase"},

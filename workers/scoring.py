@@ -23,7 +23,7 @@ def run_score(
     batch_size = min(request.batch_size or DEFAULT_BATCH_SIZE, runtime.settings.max_batch_size)
     started = time.perf_counter()
     context.report(0.0, "scoring")
-    with on_variant(runtime, model, request.variant) as variant:
+    with on_variant(runtime, context, model, request.variant) as variant:
         scores = score_texts(
             lm,
             request.texts,

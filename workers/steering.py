@@ -1,4 +1,5 @@
-"""The `steering_vector` task: extract a control vector with progress, store it, return its info."""
+"""The `steering_vector` task: extract a control vector with progress, store it in the job's tenant's
+store, return its info."""
 
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ from engine.steering.vector_store import VectorStore
 from schemas.steering import ExtractVectorRequest, VectorInfo
 from workers.context import JobContext
 from workers.runtime import WorkerRuntime
+
+
+def vector_store(runtime: WorkerRuntime, context: JobContext) -> VectorStore:
+    """The steering vector store of the job's tenant (shared with the API on disk)."""
+    return VectorStore(runtime.settings.vector_store_for(context.tenant))
 
 
 def run_extract_vector(
@@ -25,6 +31,6 @@ def run_extract_vector(
         on_batch=lambda done, total: context.report(0.95 * done / total, "reading activations"),
     )
     context.report(0.97, "storing")
-    stored = VectorStore(runtime.settings.vector_store).save(
+    stored = vector_store(runtime, context).save(
         request.name, vector, provenance={"job_id": context.job_id, "request": payload})
     return VectorInfo.from_manifest(stored.manifest).model_dump(mode="json")

@@ -7,20 +7,28 @@ reach the resident models without module globals.
 
 from __future__ import annotations
 
+import functools
 import logging
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
 
+from redis.exceptions import RedisError
 from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
 from engine.registry import UnknownModelError
+from engine.store_integrity import CorruptEntryError
 from engine.variant_store import VariantNotFoundError
+from jobs.store import JobStore
 from schemas.jobs import JobStatus
+from schemas.logs import log_context, update_context
+from schemas.settings import DEFAULT_TENANT
 from workers.attribution import run_attribute
 from workers.context import JobCanceledError, JobContext
 from workers.diagnosis import run_diagnose
+from workers.editing import run_edit
 from workers.erasure import run_erase
 from workers.runtime import WorkerRuntime
 from workers.scoring import run_score
@@ -29,52 +37,95 @@ from workers.tracing import run_trace
 
 log = logging.getLogger(__name__)
 
+# How long a worker waits for Redis to record a job's end before it gives up on the job.
+FINISH_PATIENCE_SECONDS = 600.0
+
 Task = Callable[[WorkerRuntime, JobContext, str, dict[str, Any]], dict[str, Any]]
 
 TASKS: dict[str, Task] = {"score": run_score, "steering_vector": run_extract_vector, "attribute": run_attribute,
-                        "erase": run_erase, "trace": run_trace, "diagnose": run_diagnose}
+                        "erase": run_erase, "edit": run_edit, "trace": run_trace, "diagnose": run_diagnose}
 
 
 def problem(title: str, status: int, detail: str, kind: str) -> dict[str, Any]:
     return {"type": f"urn:interp:problem:{kind}", "title": title, "status": status, "detail": detail}
 
 
+def finish_patiently(store: JobStore, job_id: str, status: JobStatus, **outcome: Any) -> None:
+    """Record how a job ended, waiting out a Redis outage (up to `FINISH_PATIENCE_SECONDS`).
+
+    A job that computed through an outage keeps its result: giving up would leave the record
+    `running` with a live worker, which no reaper would ever fail.
+    """
+    deadline = time.monotonic() + FINISH_PATIENCE_SECONDS
+    delay = 0.1
+    while True:
+        try:
+            store.finish(job_id, status, **outcome)
+            return
+        except RedisError as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("job %s ended %s but Redis is unavailable (%s); retrying in %.1f s", job_id,
+                        status.value, exc, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 def run_job(runtime: WorkerRuntime, job_id: str, kind: str, payload: dict[str, Any]) -> None:
-    """Run one job to a terminal state in the job store; never leaves it `running`."""
+    """Run one job to a terminal state in the job store; never leaves it `running`.
+
+    Everything logged meanwhile carries the job's id, and its tenant and request id once read.
+    """
+    with log_context(job_id=job_id, kind=kind):
+        _run(runtime, job_id, kind, payload)
+
+
+def _run(runtime: WorkerRuntime, job_id: str, kind: str, payload: dict[str, Any]) -> None:
     store = runtime.store
+    end = functools.partial(finish_patiently, store, job_id)
     if not store.claim(job_id, runtime.worker_name):
         log.info("job %s was canceled or already taken; skipping", job_id)
         return
-    context = JobContext(job_id=job_id, store=store, rq_job=get_current_job())
     record = store.get(job_id)
     model = record.model if record else ""
+    # The job's tenant decides which variants and vectors it reads and where it stores new ones.
+    context = JobContext(job_id=job_id, store=store, rq_job=get_current_job(),
+                         tenant=record.tenant if record else DEFAULT_TENANT,
+                         request_id=record.request_id if record else None)
+    update_context(tenant=context.tenant, request_id=context.request_id)
     try:
         task = TASKS[kind]
         context.check_canceled()
         result = task(runtime, context, model, payload)
     except JobCanceledError:
-        store.finish(job_id, JobStatus.canceled, error=problem(
+        end(JobStatus.canceled, error=problem(
             "Canceled", 409, "the job was canceled at the client's request", "canceled"))
         return
     except JobTimeoutException:
-        store.finish(job_id, JobStatus.failed, error=problem(
+        end(JobStatus.failed, error=problem(
             "Job timed out", 504, f"the job exceeded {runtime.settings.job_timeout_seconds} s", "timeout"))
         raise
     except UnknownModelError as exc:
-        store.finish(job_id, JobStatus.failed, error=problem("Unknown model", 404, str(exc), "unknown-model"))
+        end(JobStatus.failed, error=problem("Unknown model", 404, str(exc), "unknown-model"))
         return
     except VariantNotFoundError as exc:  # deleted between submission and run
-        store.finish(job_id, JobStatus.failed, error={
+        end(JobStatus.failed, error={
             **problem("Unknown variant", 404, str(exc), "unknown-variant"), "field": "variant"})
         return
+    except CorruptEntryError as exc:  # a stored variant or vector is damaged: reported, never used
+        end(JobStatus.failed, error=problem("Corrupt stored entry", 409, str(exc), "corrupt-entry"))
+        return
     except ValueError as exc:  # the engine refused the request's values: the client's mistake
-        store.finish(job_id, JobStatus.failed, error=problem("Invalid request", 422, str(exc), "invalid-request"))
+        error = problem("Invalid request", 422, str(exc), "invalid-request")
+        if isinstance(field := getattr(exc, "field", None), str):  # e.g. a hyperparameter override
+            error["field"] = field
+        end(JobStatus.failed, error=error)
         return
     except Exception as exc:
         log.exception("job %s failed", job_id)
-        store.finish(job_id, JobStatus.failed, error={
+        end(JobStatus.failed, error={
             **problem("Job failed", 500, f"{type(exc).__name__}: {exc}", "job-failed"),
             "traceback_tail": traceback.format_exc(limit=3)[-2000:],
         })
         raise
-    store.finish(job_id, JobStatus.succeeded, result=result)
+    end(JobStatus.succeeded, result=result)

@@ -1,4 +1,10 @@
-"""Running a job's forward passes on a model variant: every row of every pass gets its components."""
+"""A job's variants: the tenant-scoped store, loading, and running forward passes on a variant.
+
+Variants belong to the tenant that made them. A task never builds a `VariantStore` itself: it asks
+`variant_store(runtime, context)` for its job's tenant's store (to save a new version) and uses
+`load_variant` / `on_variant` to read one, so a job can neither see nor overwrite another tenant's
+variants.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +13,26 @@ from contextlib import contextmanager
 
 from engine.runtime import PassPlan
 from engine.variant_store import Variant, VariantStore
+from workers.context import JobContext
 from workers.runtime import WorkerRuntime
 
 
-def load_variant(runtime: WorkerRuntime, model: str, ref: str) -> Variant:
-    """Load ``ref`` for a resident model, its tensors moved to the model's device.
+def variant_store(runtime: WorkerRuntime, context: JobContext) -> VariantStore:
+    """The variant store of the job's tenant (shared with the API on disk)."""
+    return VariantStore(runtime.settings.variant_store_for(context.tenant))
+
+
+def load_variant(runtime: WorkerRuntime, context: JobContext, model: str, ref: str) -> Variant:
+    """Load the job's tenant's ``ref`` for a resident model, its tensors moved to the model's device.
 
     Raises:
-        VariantNotFoundError: deleted since the job was submitted (the task fails with a 404).
-        ValueError: a corrupt variant, or one made for another hidden size.
+        VariantNotFoundError: deleted since the job was submitted, or never the tenant's (the task
+            fails with a 404).
+        CorruptEntryError: a damaged stored variant (the task fails with a 409).
+        ValueError: one made for another hidden size.
     """
     lm = runtime.registry.get(model)
-    variant = VariantStore(runtime.settings.variant_store).load(model, ref)
+    variant = variant_store(runtime, context).load(model, ref)
     if variant.manifest.get("hidden_size") != lm.hidden_size:
         raise ValueError(f"variant {variant.ref} was made for hidden size {variant.manifest.get('hidden_size')}; "
                          f"{model} has {lm.hidden_size}")
@@ -26,14 +40,15 @@ def load_variant(runtime: WorkerRuntime, model: str, ref: str) -> Variant:
 
 
 @contextmanager
-def on_variant(runtime: WorkerRuntime, model: str, ref: str | None) -> Iterator[Variant | None]:
-    """Inside the block, this thread's passes on ``model`` run on variant ``ref`` (None: the base model).
+def on_variant(runtime: WorkerRuntime, context: JobContext, model: str, ref: str | None) -> Iterator[Variant | None]:
+    """Inside the block, this thread's passes on ``model`` run on the tenant's variant ``ref`` (None: the
+    base model).
 
     The plan is removed in ``finally`` by the runtime, whatever the task raises.
     """
     if ref is None:
         yield None
         return
-    variant = load_variant(runtime, model, ref)
+    variant = load_variant(runtime, context, model, ref)
     with runtime.registry.runtime(model).active(PassPlan.of_variant(variant.components)):
         yield variant

@@ -26,6 +26,15 @@ from workers.runtime import WorkerRuntime
 log = logging.getLogger(__name__)
 
 
+def resident_bytes() -> int | None:
+    """This process's resident memory (Linux ``/proc``; None elsewhere)."""
+    try:
+        pages = int(open("/proc/self/statm").read().split()[1])  # noqa: SIM115 (one short read)
+    except (OSError, IndexError, ValueError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
 class ModelJob(Job):
     """An RQ job whose function receives the worker's `WorkerRuntime` as first argument."""
 
@@ -69,7 +78,7 @@ class ModelWorker(SimpleWorker):
         super().execute_job(job, queue)
 
     def heartbeat_info(self) -> dict[str, Any]:
-        """What the API learns about this worker: models (with shapes), pid, memory."""
+        """What the API learns about this worker: models (with shapes and resident bytes), pid, memory."""
         models = {
             lm.name: {
                 "architecture": lm.architecture,
@@ -77,6 +86,7 @@ class ModelWorker(SimpleWorker):
                 "hidden_size": lm.hidden_size,
                 "dtype": str(lm.dtype).removeprefix("torch."),
                 "device": str(lm.device),
+                "parameter_bytes": lm.parameter_bytes,
             }
             for lm in self.runtime.registry
         }
@@ -84,6 +94,9 @@ class ModelWorker(SimpleWorker):
             "name": self.name, "pid": os.getpid(), "host": socket.gethostname(),
             "models": models, "time": time.time(),
         }
+        rss = resident_bytes()
+        if rss is not None:
+            info["rss_bytes"] = rss
         if torch.cuda.is_available():
             info["cuda_allocated_bytes"] = torch.cuda.memory_allocated()
         return info

@@ -16,6 +16,7 @@ import torch
 
 from engine.components import Component
 from engine.loading import LoadedModel
+from engine.padding import padded_batches
 from engine.runtime import InterventionRuntime, PassPlan
 from engine.scoring import encode_texts
 from engine.steering.extraction import capture_block_outputs, check_layers
@@ -76,16 +77,9 @@ def stream_activations(
     encoded = encode_texts(lm, texts)
     if empty := [i for i, ids in enumerate(encoded) if not ids]:
         raise ValueError(f"text {empty[0]} encodes to no token")
-    order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
-    pad = lm.tokenizer.pad_token_id or 0
     plan = PassPlan.of_variant(variant) if variant else None
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        lengths = torch.tensor([len(encoded[i]) for i in chunk])
-        ids = torch.full((len(chunk), int(lengths.max())), pad, dtype=torch.long)
-        for row, i in enumerate(chunk):
-            ids[row, : len(encoded[i])] = torch.tensor(encoded[i])
-        mask = torch.arange(ids.shape[1])[None, :] < lengths[:, None]
+    for batch in padded_batches(encoded, batch_size, lm.tokenizer.pad_token_id or 0):
+        chunk, ids, mask, lengths = batch.indices, batch.ids, batch.mask, batch.lengths
         with runtime.active(plan) if (runtime is not None and plan is not None) else contextlib.nullcontext():
             captured = capture_block_outputs(lm, ids.to(lm.device), mask.long().to(lm.device), list(layers))
         mask, lengths = mask.to(lm.device), lengths.to(lm.device)
@@ -104,4 +98,4 @@ def stream_activations(
             pooled[layer] = rows.cpu().clone()  # clone: an ordinary tensor, whatever mode made it
         yield ActivationBatch(texts=owners, layers=pooled)
         if on_batch is not None:
-            on_batch(min(start + batch_size, len(order)), len(order))
+            on_batch(batch.done, len(encoded))

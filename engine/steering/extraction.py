@@ -21,6 +21,7 @@ from typing import Any, Literal
 import torch
 
 from engine.loading import LoadedModel
+from engine.padding import padded_batches
 from engine.scoring import encode_texts
 
 #: Called after each batch with (texts done, texts in all); may raise to stop the work.
@@ -140,17 +141,10 @@ def read_activations(lm: LoadedModel, texts: list[str], layers: list[int], *, re
     encoded = encode_texts(lm, texts)
     if any(not ids for ids in encoded):
         raise ValueError("every text must encode to at least one token")
-    order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
     result = {layer: torch.empty(len(texts), lm.hidden_size) for layer in layers}
-    pad = lm.tokenizer.pad_token_id or 0
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        lengths = torch.tensor([len(encoded[i]) for i in chunk])
-        ids = torch.full((len(chunk), int(lengths.max())), pad, dtype=torch.long)
-        for row, i in enumerate(chunk):
-            ids[row, : len(encoded[i])] = torch.tensor(encoded[i])
-        mask = (torch.arange(ids.shape[1])[None, :] < lengths[:, None]).long()
-        ids, mask, lengths = ids.to(lm.device), mask.to(lm.device), lengths.to(lm.device)
+    for batch in padded_batches(encoded, batch_size, lm.tokenizer.pad_token_id or 0):
+        chunk = batch.indices
+        ids, mask, lengths = batch.ids.to(lm.device), batch.mask.long().to(lm.device), batch.lengths.to(lm.device)
         captured = capture_block_outputs(lm, ids, mask, layers)
         for layer in layers:
             hidden = captured[layer].float()  # pooled where it lives: only [batch, hidden] travels
@@ -160,7 +154,7 @@ def read_activations(lm: LoadedModel, texts: list[str], layers: list[int], *, re
                 pooled = (hidden * mask[..., None]).sum(1) / lengths[:, None]
             result[layer][chunk] = pooled.cpu()
         if on_batch is not None:
-            on_batch(min(start + batch_size, len(order)), len(order))
+            on_batch(batch.done, len(encoded))
     return result
 
 

@@ -5,8 +5,9 @@ Layout: ``<root>/<model>/<name>/<version>/{vector.safetensors, manifest.json}``,
 renamed into place, so readers see a version complete or not at all; its number is allocated
 under an ``flock`` on ``<root>/<model>/<name>/.lock``, so concurrent writers (threads or
 processes) get distinct numbers. Numbers are never reused, even after a delete: ``name@3`` means
-one vector forever. Only safetensors and JSON are ever read, never pickle, and the manifest's
-sha256 of the tensor file is checked on every load.
+one vector forever. Only safetensors and JSON are ever read, never pickle; the manifest is sealed
+with its own hash and its sha256 of the tensor file is checked on every load
+(`engine.store_integrity`), so a damaged version raises `CorruptEntryError`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import builtins
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -32,7 +34,10 @@ from safetensors.torch import save_file
 
 from engine import store_names
 from engine.steering.extraction import SteeringVector
+from engine.store_integrity import CorruptEntryError, check_file, read_manifest, seal
 from engine.store_names import NAME, check_name, complete_versions
+
+log = logging.getLogger(__name__)
 
 VECTOR_FILE = "vector.safetensors"
 MANIFEST_FILE = "manifest.json"
@@ -91,7 +96,7 @@ def _fsync(path: Path) -> None:
 def _vector_from(manifest: dict[str, Any], tensors: dict[str, torch.Tensor]) -> SteeringVector:
     layers = [int(layer) for layer in manifest["layers"]]
     if sorted(tensors) != sorted(f"layer.{layer}" for layer in layers):
-        raise ValueError(f"corrupt steering vector: tensors {sorted(tensors)} do not match layers {layers}")
+        raise CorruptEntryError(f"corrupt steering vector: tensors {sorted(tensors)} do not match layers {layers}")
     return SteeringVector(
         model=manifest["model"],
         directions={layer: tensors[f"layer.{layer}"] for layer in layers},
@@ -162,7 +167,7 @@ class VectorStore:
             _fsync(tmp / VECTOR_FILE)
             with self._locked(name_dir):
                 version = self._highest(name_dir) + 1
-                manifest = {
+                manifest = seal({
                     "name": name,
                     "version": version,
                     "model": vector.model,
@@ -178,7 +183,7 @@ class VectorStore:
                     "hidden_size": int(next(iter(tensors.values())).shape[0]),
                     "sha256": digest,
                     "provenance": provenance or {},
-                }
+                })
                 (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
                 _fsync(tmp / MANIFEST_FILE)
                 os.rename(tmp, name_dir / str(version))
@@ -194,7 +199,8 @@ class VectorStore:
 
         Raises:
             VectorNotFoundError: no such model, name or version.
-            ValueError: a bad reference, or a stored version that is corrupt.
+            CorruptEntryError: a stored version that is damaged.
+            ValueError: a bad reference.
         """
         name, version = parse_ref(ref)
         name_dir = self._name_dir(model, name)
@@ -204,17 +210,13 @@ class VectorStore:
                 raise VectorNotFoundError(model, name)
             version = versions[-1]
         version_dir = name_dir / str(version)
+        what = f"steering vector {name}@{version} of {model}"
         try:
-            manifest = json.loads((version_dir / MANIFEST_FILE).read_text())
+            manifest = read_manifest(version_dir / MANIFEST_FILE, what)
             data = (version_dir / VECTOR_FILE).read_bytes()
         except FileNotFoundError:
             raise VectorNotFoundError(model, name, version) from None
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"corrupt manifest for steering vector {name}@{version} of {model}: {exc}") from exc
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != manifest.get("sha256"):
-            raise ValueError(f"corrupt steering vector {name}@{version} of {model}: the sha256 of "
-                             f"{VECTOR_FILE} is {digest}, the manifest says {manifest.get('sha256')}")
+        check_file(data, manifest.get("sha256"), what, VECTOR_FILE)
         return StoredVector(name=name, version=version, manifest=manifest,
                             vector=_vector_from(manifest, load_safetensors(data)))
 
@@ -228,9 +230,12 @@ class VectorStore:
             for name_dir in _subdirs(self.root / each):
                 for version in complete_versions(name_dir):
                     try:
-                        found.append(json.loads((name_dir / str(version) / MANIFEST_FILE).read_text()))
-                    except (OSError, json.JSONDecodeError):
-                        continue  # deleted meanwhile, or damaged: load() reports the latter
+                        found.append(read_manifest(name_dir / str(version) / MANIFEST_FILE,
+                                                   f"steering vector {name_dir.name}@{version} of {each}"))
+                    except OSError:
+                        continue  # deleted meanwhile
+                    except CorruptEntryError as exc:  # never listed; asking for it by name reports it
+                        log.warning("%s", exc)
         return sorted(found, key=lambda m: (m["model"], m["name"], m["version"]))
 
     def delete(self, model: str, ref: str) -> builtins.list[int]:

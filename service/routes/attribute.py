@@ -10,7 +10,7 @@ from engine.attribution.inputs import baseline_id, prepare_input, resolve_next_t
 from engine.prompts import EmptyPromptError, PromptTooLongError
 from schemas.attribution import AttributeRequest, NextTokenTarget
 from schemas.jobs import AttributeJob
-from service.deps import StateDep, resolve_model
+from service.deps import CallerDep, StateDep, resolve_model
 from service.jobviews import accepted
 from service.problems import ProblemError, problem_responses
 from service.submit import submit_job
@@ -29,10 +29,11 @@ router = APIRouter(tags=["attribution"])
 def attribute(
     body: AttributeRequest,
     state: StateDep,
+    caller: CallerDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Response:
     name = resolve_model(state, body.model)
-    check_variant(state, name, body.variant)
+    check_variant(state, caller, name, body.variant)
     if name in state.registry:
         # Refuse here, with the field, what the job would only fail on later.
         lm = state.registry.get(name)
@@ -53,6 +54,6 @@ def attribute(
                 resolve_next_token(lm, prepared.input_ids, body.target.token)
             except ValueError as exc:
                 raise ProblemError(422, "Invalid request", str(exc), field="target.token") from exc
-    record, created = submit_job(state, kind="attribute", model=name, payload=body.model_dump(mode="json"),
+    record, created = submit_job(state, caller, kind="attribute", model=name, payload=body.model_dump(mode="json"),
                                  idempotency_key=idempotency_key)
     return accepted(record, retry_after=state.settings.retry_after_seconds, replayed=not created)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Response
 
 from schemas.diagnosis import DiagnoseRequest
 from schemas.jobs import DiagnoseJob
-from service.deps import StateDep, resolve_model
+from service.deps import CallerDep, StateDep, resolve_model
 from service.jobviews import accepted
 from service.problems import ProblemError, problem_responses
 from service.submit import submit_job
@@ -30,6 +30,7 @@ def invalid(detail: str, field: str) -> ProblemError:
 def diagnose(
     body: DiagnoseRequest,
     state: StateDep,
+    caller: CallerDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Response:
     name = resolve_model(state, body.model)
@@ -50,6 +51,6 @@ def diagnose(
         if runs > settings.max_trace_evaluations:
             raise invalid(f"the trace needs {runs} restored runs; the limit is {settings.max_trace_evaluations}: "
                           "use fewer `samples` or `kinds`", "samples")
-    record, created = submit_job(state, kind="diagnose", model=name, payload=body.model_dump(mode="json"),
+    record, created = submit_job(state, caller, kind="diagnose", model=name, payload=body.model_dump(mode="json"),
                                  idempotency_key=idempotency_key)
     return accepted(record, retry_after=settings.retry_after_seconds, replayed=not created)

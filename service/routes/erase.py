@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Response
 
 from schemas.erasure import EraseRequest
 from schemas.jobs import EraseJob
-from service.deps import StateDep, resolve_model
+from service.deps import CallerDep, StateDep, resolve_model
 from service.jobviews import accepted
 from service.problems import ProblemError, problem_responses
 from service.state import AppState
@@ -39,12 +39,13 @@ def known_layers(state: AppState, model: str) -> int | None:
 def erase(
     body: EraseRequest,
     state: StateDep,
+    caller: CallerDep,
     idempotency_key: Annotated[str | None, Header(max_length=200, description="Retries with the same key "
                                                   "return the same job.")] = None,
 ) -> Response:
     name = resolve_model(state, body.model)
     settings = state.settings
-    check_variant(state, name, body.variant)
+    check_variant(state, caller, name, body.variant)
     if len(body.examples) > settings.max_erasure_examples:
         raise ProblemError(422, "Invalid request", f"{len(body.examples)} examples; the limit is "
                            f"{settings.max_erasure_examples}", field="examples")
@@ -65,6 +66,6 @@ def erase(
             if not 0 < n_tokens <= settings.max_prompt_tokens:
                 raise ProblemError(422, "Invalid request", f"example {index} has {n_tokens} tokens; 1 to "
                                    f"{settings.max_prompt_tokens} are allowed", field=f"examples.{index}.text")
-    record, created = submit_job(state, kind="erase", model=name, payload=body.model_dump(mode="json"),
+    record, created = submit_job(state, caller, kind="erase", model=name, payload=body.model_dump(mode="json"),
                                  idempotency_key=idempotency_key)
     return accepted(record, retry_after=settings.retry_after_seconds, replayed=not created)

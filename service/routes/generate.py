@@ -14,7 +14,7 @@ from engine.generation import GenerationOutput, GenerationRow, SamplingParams
 from engine.loading import LoadedModel
 from engine.prompts import EmptyPromptError, PromptTooLongError, decode, encode_prompt
 from schemas.generation import Continuation, GeneratedToken, GenerateRequest, GenerateResponse, Usage
-from service.deps import StateDep, resolve_model
+from service.deps import CallerDep, StateDep, resolve_model
 from service.problems import ProblemError, problem_responses
 from service.steering import resolve_steering
 from service.variants import load_variant
@@ -36,7 +36,7 @@ def continuation(lm: LoadedModel, output: GenerationOutput) -> Continuation:
     summary="Generate a continuation, optionally steered (synchronous; `stream` for server-sent events)",
     responses={**problem_responses(401, 404, 413, 422, 503), 200: {"content": SSE_DOC}},
 )
-async def generate_text(body: GenerateRequest, state: StateDep) -> Response:
+async def generate_text(body: GenerateRequest, state: StateDep, caller: CallerDep) -> Response:
     name = resolve_model(state, body.model)
     settings = state.settings
     if name not in state.registry or state.batcher is None:
@@ -58,8 +58,8 @@ async def generate_text(body: GenerateRequest, state: StateDep) -> Response:
         )
     except (PromptTooLongError, EmptyPromptError, ValueError) as exc:
         raise ProblemError(422, "Invalid request", str(exc), field=field) from exc
-    steering = resolve_steering(lm, state.vectors, body.steering)
-    variant = load_variant(state, lm, body.variant)
+    steering = resolve_steering(lm, state.vector_store(caller.tenant), body.steering)
+    variant = load_variant(state, caller, lm, body.variant)
     components = variant.components if variant is not None else ()
     params = SamplingParams(max_new_tokens=body.max_new_tokens, temperature=body.temperature,
                             top_p=body.top_p, seed=body.seed)

@@ -9,8 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from schemas.jobs import Job, JobStatus
-from service.deps import StateDep
-from service.jobviews import job_response
+from service.deps import CallerDep, StateDep
+from service.jobviews import job_response, visible
 from service.problems import ProblemError, problem_responses
 
 router = APIRouter(tags=["jobs"])
@@ -32,17 +32,18 @@ def _not_found(job_id: str) -> ProblemError:
 async def get_job(
     job_id: JobId,
     state: StateDep,
+    caller: CallerDep,
     wait: Annotated[float, Query(ge=0, description="Wait up to this many seconds for the job to end "
                                  "(long-poll; capped by the server).")] = 0.0,
 ) -> Response:
     deadline = time.monotonic() + min(wait, state.settings.max_wait_seconds)
     # The asyncio reader: a slow Redis delays only the requests that need it, with no thread hop.
-    record = await state.reader.get(job_id)
+    record = visible(await state.reader.get(job_id), caller)
     delay = 0.02
     while record is not None and not record.status.terminal and time.monotonic() < deadline:
         await asyncio.sleep(min(delay, max(deadline - time.monotonic(), 0.0)))
         delay = min(delay * 1.5, 0.25)
-        record = await state.reader.get(job_id)
+        record = visible(await state.reader.get(job_id), caller)
     if record is None:
         raise _not_found(job_id)
     headers = None if record.status.terminal else {"Retry-After": str(state.settings.retry_after_seconds)}
@@ -56,8 +57,8 @@ async def get_job(
     summary="Cancel a job (cooperative: a running job stops at its next batch)",
     responses=problem_responses(401, 404, 409, 422, 503),
 )
-def cancel_job(job_id: JobId, state: StateDep) -> Response:
-    record = state.store.get(job_id)
+def cancel_job(job_id: JobId, state: StateDep, caller: CallerDep) -> Response:
+    record = visible(state.store.get(job_id), caller)
     if record is None:
         raise _not_found(job_id)
     if record.status.terminal:

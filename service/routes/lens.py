@@ -22,7 +22,7 @@ from schemas.lens import (
     TokenInfo,
     TokenRef,
 )
-from service.deps import StateDep, resolve_model
+from service.deps import CallerDep, StateDep, resolve_model
 from service.problems import ProblemError, problem_responses
 from service.variants import load_variant
 
@@ -74,7 +74,7 @@ def describe(lm: LoadedModel, reading: LensReading) -> list[LensLayer]:
     summary="Logit lens: decode the residual stream after every block (synchronous)",
     responses=problem_responses(401, 404, 409, 413, 422, 503),
 )
-async def read_logit_lens(body: LogitLensRequest, state: StateDep) -> Response:
+async def read_logit_lens(body: LogitLensRequest, state: StateDep, caller: CallerDep) -> Response:
     name = resolve_model(state, body.model)
     settings = state.settings
     if name not in state.registry or state.batcher is None:
@@ -102,7 +102,7 @@ async def read_logit_lens(body: LogitLensRequest, state: StateDep) -> Response:
     if len(body.targets) > settings.max_lens_targets:
         raise invalid(f"{len(body.targets)} targets; the limit is {settings.max_lens_targets}", "targets")
     targets = resolve_targets(lm, body.targets)
-    variant = load_variant(state, lm, body.variant)
+    variant = load_variant(state, caller, lm, body.variant)
     runtime = state.registry.runtime(name)
     # load_variant refuses (409) a variant with components the runtime cannot apply yet.
     plan = PassPlan.of_variant(variant.components) if variant else None

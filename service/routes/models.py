@@ -1,4 +1,8 @@
-"""The models this deployment serves, and their variants (list, show, delete)."""
+"""The models this deployment serves, and their variants (list, show, delete).
+
+Models are everyone's; variants belong to the tenant that made them: each caller lists, shows
+and deletes only its own, and another tenant's variant is a 404 like a name that does not exist.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
+from engine.store_integrity import CorruptEntryError
 from engine.variant_store import VariantNotFoundError
 from schemas.models import (
     VARIANT_REF_PATTERN,
@@ -16,9 +21,9 @@ from schemas.models import (
     VariantInfo,
     VariantList,
 )
-from service.deps import StateDep, resolve_model
+from service.deps import CallerDep, StateDep, resolve_model
 from service.problems import ProblemError, problem_responses
-from service.variants import unknown_variant
+from service.variants import corrupt_variant, unknown_variant
 
 router = APIRouter(tags=["models"])
 
@@ -28,11 +33,12 @@ VariantRef = Annotated[str, Path(pattern=VARIANT_REF_PATTERN, description="`name
 
 @router.get("/models", response_model=ModelList, summary="List the served models and their variants",
             responses=problem_responses(503))
-def list_models(state: StateDep) -> ModelList:
+def list_models(state: StateDep, caller: CallerDep) -> ModelList:
     infos = []
+    store = state.variant_store(caller.tenant)
     for name, source in state.settings.models.items():
         live = state.directory.live(name)
-        variants = [VariantInfo.from_manifest(m) for m in state.variants.list(name)]
+        variants = [VariantInfo.from_manifest(m) for m in store.list(name)]
         if name in state.registry:
             lm = state.registry.get(name)
             shape: dict[str, Any] = {
@@ -54,32 +60,36 @@ def list_models(state: StateDep) -> ModelList:
 
 @router.get("/models/{model}/variants", response_model=VariantList, summary="List a model's variants, every version",
             responses=problem_responses(404))
-def list_model_variants(model: ModelName, state: StateDep) -> VariantList:
+def list_model_variants(model: ModelName, state: StateDep, caller: CallerDep) -> VariantList:
     name = resolve_model(state, model)
-    return VariantList(model=name, variants=[VariantInfo.from_manifest(m) for m in state.variants.list(name)])
+    listed = state.variant_store(caller.tenant).list(name)
+    return VariantList(model=name, variants=[VariantInfo.from_manifest(m) for m in listed])
 
 
 @router.get("/models/{model}/variants/{ref}", response_model=VariantDetail,
             summary="Show a variant version: components, provenance, evaluation report",
             responses=problem_responses(404, 409))
-def get_model_variant(model: ModelName, ref: VariantRef, state: StateDep) -> VariantDetail:
+def get_model_variant(model: ModelName, ref: VariantRef, state: StateDep, caller: CallerDep) -> VariantDetail:
     name = resolve_model(state, model)
     try:
-        manifest = state.variants.manifest(name, ref)
+        # Both files checked against their hashes: a damaged version is reported, not described.
+        manifest = state.variant_store(caller.tenant).verify(name, ref)
     except VariantNotFoundError as exc:
         raise unknown_variant(exc, "ref") from exc
+    except CorruptEntryError as exc:
+        raise corrupt_variant(exc, "ref") from exc
     except ValueError as exc:
-        raise ProblemError(409, "Corrupt variant", str(exc), field="ref") from exc
+        raise ProblemError(422, "Invalid request", str(exc), field="ref") from exc
     return VariantDetail.from_manifest(manifest)
 
 
 @router.delete("/models/{model}/variants/{ref}", response_model=VariantDeletion,
                summary="Delete one version (`name@3`) or every version (`name`); numbers are never reused",
                responses=problem_responses(404))
-def delete_model_variant(model: ModelName, ref: VariantRef, state: StateDep) -> VariantDeletion:
+def delete_model_variant(model: ModelName, ref: VariantRef, state: StateDep, caller: CallerDep) -> VariantDeletion:
     name = resolve_model(state, model)
     try:
-        versions = state.variants.delete(name, ref)
+        versions = state.variant_store(caller.tenant).delete(name, ref)
     except VariantNotFoundError as exc:
         raise unknown_variant(exc, "ref") from exc
     return VariantDeletion(model=name, name=ref.split("@")[0], versions=versions)

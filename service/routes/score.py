@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Response
 
 from schemas.jobs import ScoreJob
 from schemas.scoring import ScoreRequest
-from service.deps import StateDep, resolve_model
+from service.deps import CallerDep, StateDep, resolve_model
 from service.jobviews import accepted
 from service.problems import ProblemError, problem_responses
 from service.submit import submit_job
@@ -27,12 +27,13 @@ router = APIRouter(tags=["scoring"])
 def score(
     body: ScoreRequest,
     state: StateDep,
+    caller: CallerDep,
     idempotency_key: Annotated[str | None, Header(max_length=200, description="Retries with the same key "
                                                   "return the same job.")] = None,
 ) -> Response:
     name = resolve_model(state, body.model)
     settings = state.settings
-    check_variant(state, name, body.variant)
+    check_variant(state, caller, name, body.variant)
     if len(body.texts) > settings.max_score_texts:
         raise ProblemError(422, "Invalid request",
                            f"{len(body.texts)} texts; the limit is {settings.max_score_texts}", field="texts")
@@ -49,6 +50,6 @@ def score(
                 raise ProblemError(422, "Invalid request",
                                    f"text {index} has {n_tokens} tokens; the limit is {settings.max_prompt_tokens}",
                                    field=f"texts.{index}")
-    record, created = submit_job(state, kind="score", model=name,
+    record, created = submit_job(state, caller, kind="score", model=name,
                                  payload=body.model_dump(mode="json"), idempotency_key=idempotency_key)
     return accepted(record, retry_after=settings.retry_after_seconds, replayed=not created)

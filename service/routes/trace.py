@@ -10,7 +10,7 @@ from engine.loading import LoadedModel
 from schemas.jobs import TraceJob
 from schemas.settings import Settings
 from schemas.tracing import TraceRequest
-from service.deps import StateDep, resolve_model
+from service.deps import CallerDep, StateDep, resolve_model
 from service.jobviews import accepted
 from service.problems import ProblemError, problem_responses
 from service.routes.lens import token_id
@@ -73,6 +73,7 @@ def check_resident(lm: LoadedModel, settings: Settings, body: TraceRequest) -> N
 def trace(
     body: TraceRequest,
     state: StateDep,
+    caller: CallerDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Response:
     name = resolve_model(state, body.model)
@@ -84,6 +85,6 @@ def trace(
         raise invalid(f"samples is {body.samples}; the limit is {state.settings.max_trace_samples}", "samples")
     if name in state.registry:
         check_resident(state.registry.get(name), state.settings, body)
-    record, created = submit_job(state, kind="trace", model=name, payload=body.model_dump(mode="json"),
+    record, created = submit_job(state, caller, kind="trace", model=name, payload=body.model_dump(mode="json"),
                                  idempotency_key=idempotency_key)
     return accepted(record, retry_after=state.settings.retry_after_seconds, replayed=not created)

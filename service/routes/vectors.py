@@ -1,4 +1,8 @@
-"""Control vectors: extract (directly when small, as a job when large), list, show, delete."""
+"""Control vectors: extract (directly when small, as a job when large), list, show, delete.
+
+Vectors belong to the tenant that extracted them: each caller sees only its own (another tenant's
+is a 404, like a name that does not exist). A damaged stored vector is a 409, never served.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,10 @@ from fastapi import APIRouter, Header, Path, Query, Response
 
 from engine.steering.extraction import extract_vector
 from engine.steering.vector_store import VectorNotFoundError
+from engine.store_integrity import CorruptEntryError
 from schemas.jobs import VectorJob
 from schemas.steering import REF_PATTERN, ExtractVectorRequest, VectorDeletion, VectorInfo, VectorList
-from service.deps import StateDep, resolve_model
+from service.deps import CallerDep, StateDep, resolve_model
 from service.jobviews import accepted
 from service.problems import ProblemError, problem_responses
 from service.submit import submit_job
@@ -32,6 +37,7 @@ ModelQuery = Annotated[str | None, Query(description="Model name; the default mo
 async def extract_steering_vector(
     body: ExtractVectorRequest,
     state: StateDep,
+    caller: CallerDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Response:
     name = resolve_model(state, body.model)
@@ -61,40 +67,45 @@ async def extract_steering_vector(
         vector = await state.batcher.run(
             name, lambda: extract_vector(lm, positive, negative, layers=body.layers, method=body.method,
                                          reading=body.reading, normalize=body.normalize))
-        stored = state.vectors.save(body.name, vector, provenance={"request": body.model_dump(mode="json")})
+        stored = state.vector_store(caller.tenant).save(body.name, vector,
+                                                        provenance={"request": body.model_dump(mode="json")})
         info = VectorInfo.from_manifest(stored.manifest)
         return Response(info.model_dump_json(), status_code=201, media_type="application/json",
                         headers={"Location": f"/steering/vectors/{info.ref}?model={name}"})
-    record, created = submit_job(state, kind="steering_vector", model=name,
+    record, created = submit_job(state, caller, kind="steering_vector", model=name,
                                  payload=body.model_dump(mode="json"), idempotency_key=idempotency_key)
     return accepted(record, retry_after=settings.retry_after_seconds, replayed=not created)
 
 
-@router.get("/steering/vectors", response_model=VectorList, summary="List stored control vectors")
-def list_steering_vectors(state: StateDep, model: ModelQuery = None) -> VectorList:
+@router.get("/steering/vectors", response_model=VectorList, summary="List stored control vectors",
+            responses=problem_responses(404))
+def list_steering_vectors(state: StateDep, caller: CallerDep, model: ModelQuery = None) -> VectorList:
     name = resolve_model(state, model)
-    return VectorList(vectors=[VectorInfo.from_manifest(m) for m in state.vectors.list(name)])
+    return VectorList(vectors=[VectorInfo.from_manifest(m) for m in state.vector_store(caller.tenant).list(name)])
 
 
 @router.get("/steering/vectors/{ref}", response_model=VectorInfo, summary="Show a stored control vector",
             responses=problem_responses(401, 404, 409))
-def get_steering_vector(ref: Ref, state: StateDep, model: ModelQuery = None) -> VectorInfo:
+def get_steering_vector(ref: Ref, state: StateDep, caller: CallerDep, model: ModelQuery = None) -> VectorInfo:
     name = resolve_model(state, model)
     try:
-        stored = state.vectors.load(name, ref)
+        stored = state.vector_store(caller.tenant).load(name, ref)
     except VectorNotFoundError as exc:
         raise ProblemError(404, "Unknown vector", str(exc).strip("'\""), field="ref") from exc
+    except CorruptEntryError as exc:
+        raise ProblemError(409, "Corrupt vector", f"{exc}; it is not served: delete it and extract it again",
+                           field="ref") from exc
     except ValueError as exc:
-        raise ProblemError(409, "Corrupt vector", str(exc), field="ref") from exc
+        raise ProblemError(422, "Invalid request", str(exc), field="ref") from exc
     return VectorInfo.from_manifest(stored.manifest)
 
 
 @router.delete("/steering/vectors/{ref}", response_model=VectorDeletion,
                summary="Delete one version (`name@3`) or every version (`name`)", responses=problem_responses(401, 404))
-def delete_steering_vector(ref: Ref, state: StateDep, model: ModelQuery = None) -> VectorDeletion:
+def delete_steering_vector(ref: Ref, state: StateDep, caller: CallerDep, model: ModelQuery = None) -> VectorDeletion:
     name = resolve_model(state, model)
     try:
-        versions = state.vectors.delete(name, ref)
+        versions = state.vector_store(caller.tenant).delete(name, ref)
     except VectorNotFoundError as exc:
         raise ProblemError(404, "Unknown vector", str(exc).strip("'\""), field="ref") from exc
     return VectorDeletion(model=name, name=ref.split("@")[0], versions=versions)

@@ -29,7 +29,8 @@ from starlette.concurrency import run_in_threadpool
 
 from schemas.attribution import AttributedToken, AttributionResult, TargetAttribution
 from schemas.jobs import JobStatus
-from service.deps import StateDep
+from service.deps import CallerDep, StateDep
+from service.jobviews import visible
 from service.problems import ProblemError, problem_responses
 
 router = APIRouter(tags=["jobs"])
@@ -447,8 +448,8 @@ def render_attribution_page(result: AttributionResult, *, job_id: str, model: st
     responses={200: {"description": "The page (inline CSS and JS, no external resources)."},
                **problem_responses(401, 404, 409, 422, 503)},
 )
-async def view_job(job_id: JobId, state: StateDep) -> HTMLResponse:
-    record = await state.reader.get(job_id)
+async def view_job(job_id: JobId, state: StateDep, caller: CallerDep) -> HTMLResponse:
+    record = visible(await state.reader.get(job_id), caller)
     if record is None:
         raise ProblemError(404, "Unknown job", f"no job {job_id!r} (it never existed or has expired)",
                            field="job_id")

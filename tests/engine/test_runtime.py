@@ -127,12 +127,13 @@ def test_a_pass_that_raises_leaves_no_plan_and_no_extra_hook(lm: LoadedModel, ru
 
 
 def test_uninstalling_removes_every_hook(lm: LoadedModel) -> None:
-    blocks = lm.adapter.blocks(lm.model)
-    before = sum(len(b._forward_hooks) for b in blocks)
+    modules = list(lm.model.modules())
+    before = sum(len(m._forward_hooks) for m in modules)
     with InterventionRuntime(lm).installed() as runtime:
-        assert runtime.hook_count == len(blocks)
-        assert sum(len(b._forward_hooks) for b in blocks) == before + len(blocks)
-    assert sum(len(b._forward_hooks) for b in blocks) == before
+        # One hook per block output and one per block's MLP output projection (the editable module).
+        assert runtime.hook_count == 2 * lm.n_layers
+        assert sum(len(m._forward_hooks) for m in modules) == before + 2 * lm.n_layers
+    assert sum(len(m._forward_hooks) for m in modules) == before
 
 
 def test_two_passes_cannot_share_one_runtime_at_once(lm: LoadedModel, runtime: InterventionRuntime) -> None:

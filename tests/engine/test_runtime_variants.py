@@ -180,8 +180,8 @@ def test_a_low_rank_delta_is_the_merged_weights_output() -> None:
 
 def test_a_component_at_a_site_without_a_hook_is_refused_not_silently_skipped(lm: LoadedModel,
                                                                             runtime: InterventionRuntime) -> None:
-    delta = LowRankDelta("model.layers.0.mlp.down_proj", torch.zeros(1, 4), torch.zeros(lm.hidden_size, 1))
-    with pytest.raises(ValueError, match=r"module\.model\.layers\.0\.mlp\.down_proj"), \
+    delta = LowRankDelta("model.layers.0.mlp.up_proj", torch.zeros(1, 4), torch.zeros(lm.hidden_size, 1))
+    with pytest.raises(ValueError, match=r"module\.model\.layers\.0\.mlp\.up_proj"), \
             runtime.active(PassPlan.of_variant([random_eraser(lm, 0, 14), delta])):
         pass
     with pytest.raises(ValueError, match=r"block\.9"), runtime.active(PassPlan.of_variant([random_eraser(lm, 9, 15)])):

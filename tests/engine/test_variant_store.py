@@ -12,6 +12,7 @@ import torch
 
 import engine.variant_store
 from engine.components import AffineEraser, Component, LowRankDelta, content_hash
+from engine.store_integrity import CorruptEntryError, seal
 from engine.variant_store import COMPONENTS_FILE, MANIFEST_FILE, Variant, VariantNotFoundError, VariantStore
 
 MODEL, HIDDEN = "tiny", 8
@@ -156,5 +157,8 @@ def test_an_unknown_component_kind_is_refused_when_loading(tmp_path: Path) -> No
     manifest = json.loads(manifest_path.read_text())
     manifest["components"][0]["kind"] = "pickle"
     manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(CorruptEntryError, match="does not match its manifest_sha256"):  # edited, not re-sealed
+        store.load(MODEL, "v")
+    manifest_path.write_text(json.dumps(seal(manifest)))
     with pytest.raises(ValueError, match="unknown component kind 'pickle'"):
         store.load(MODEL, "v")

@@ -87,7 +87,8 @@ def test_a_diagnosis_of_a_wrong_capital_proposes_fixes_and_its_steering_works_th
     assert not report["decision"]["correct"] and report["subject_mlp"]["text"] == " Australia"
     edit, steering = report["suggestions"]
     assert edit["endpoint"] == "/edit" and edit["body"]["requests"][0]["prompt"] == "The capital of {} is"
-    assert edit["body"]["hyperparameters"]["layers"] == [report["subject_mlp"]["peak_layer"]]
+    assert edit["body"]["hyperparameters"]["layers"] == [report["subject_mlp"]["last_token_peak_layer"]]
+    assert edit["body"]["name"] and edit["body"]["requests"][0]["target_true"] == " Sydney"
     assert steering["endpoint"] == "/generate" and steering["verified"] is True
     generated = httpx.post(f"{stack.base_url}{steering['endpoint']}", json=steering["body"], timeout=60)
     assert generated.status_code == 200, generated.text

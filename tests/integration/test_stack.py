@@ -6,8 +6,12 @@ Tests run in file order against one stack; the last two kill the worker and stop
 from __future__ import annotations
 
 import os
+import re
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -18,6 +22,7 @@ from tests.integration.harness import SHARED_MODEL_CACHE, alive, children_of
 
 pytestmark = pytest.mark.integration
 
+ROOT = Path(__file__).resolve().parents[2]
 LONG_TEXT = " ".join(["The quick brown fox jumps over the lazy dog."] * 12)
 
 
@@ -198,6 +203,24 @@ def test_attribution_explains_paris_within_one_percent_and_renders_a_page(stack:
     assert "Paris" in page.text and "France" in page.text
 
 
+def test_the_readme_client_example_prints_the_jobs_top_tokens(stack: RunningStack) -> None:
+    # Exactly the file the README shows (tests/clients checks they match), run as a user would.
+    example = ROOT / "clients" / "examples" / "attribute_job.py"
+    done = subprocess.run([sys.executable, str(example)], env={**os.environ, "INTERP_URL": stack.base_url},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    header, *rows = done.stdout.splitlines()
+    found = re.fullmatch(r"job ([0-9a-f]{32}): p\(' Paris'\) = (0\.\d{3}), completeness error (\d+\.\d\d)%", header)
+    assert found, header
+    # The printed tokens are the job's three largest attributions by size, ranked here from the raw JSON.
+    result = httpx.get(f"{stack.base_url}/jobs/{found.group(1)}", timeout=10).json()["result"]
+    ranked = sorted(zip([t["text"] for t in result["inputs"]], result["attributions"][0], strict=True),
+                    key=lambda pair: -abs(pair[1]))
+    assert rows == [f"{text!r:>12} {score:+.3f}" for text, score in ranked[:3]]
+    assert found.group(2) == f"{result['targets'][0]['probability']:.3f}"
+    assert float(found.group(3)) <= 1.0  # the adaptive rule's 1 % completeness target
+
+
 def resident_memory(pid: int) -> int:
     """Resident set size of a process in bytes, from the kernel's own account."""
     with open(f"/proc/{pid}/status") as status:
@@ -277,7 +300,11 @@ def test_ctrl_c_stops_every_process_the_stack_started(stack: RunningStack) -> No
     children = children_of(launcher.pid)
     assert len(children) == 3  # redis, worker, api
     launcher.send_signal(signal.SIGINT)
-    assert launcher.wait(timeout=60) == 0
+    try:
+        code = launcher.wait(timeout=60)
+    except subprocess.TimeoutExpired:  # say which process held it up
+        raise AssertionError(f"the stack did not stop in 60 s:\n{stack.launcher.output[-4000:]}") from None
+    assert code == 0
     deadline = time.monotonic() + 10
     while any(alive(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.1)

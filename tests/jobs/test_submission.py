@@ -10,7 +10,7 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 from jobs.store import JobRecord, JobStore
-from jobs.submission import IDEMPOTENCY_PREFIX, TASK_PATH, IdempotencyConflictError, JobSubmitter
+from jobs.submission import TASK_PATH, IdempotencyConflictError, JobSubmitter, idempotency_key_name
 from schemas.jobs import JobStatus
 from tests.fakes import fake_clients
 
@@ -103,7 +103,7 @@ def test_a_key_whose_job_expired_names_a_new_job(
 
     second, created = submit(submitter, key="k-1")
     assert created is True and second.id != first.id
-    assert store.redis.get(IDEMPOTENCY_PREFIX + "k-1") == second.id
+    assert store.redis.get(idempotency_key_name("default", "k-1")) == second.id
     assert store.get(second.id) is not None
     # And the key keeps naming it.
     third, created_third = submit(submitter, key="k-1")
@@ -119,7 +119,7 @@ def test_a_failed_enqueue_releases_the_key(
     monkeypatch.setattr(Queue, "enqueue_call", broken)
     with pytest.raises(ConnectionError):
         submit(submitter, key="k-1")
-    assert store.redis.get(IDEMPOTENCY_PREFIX + "k-1") is None
+    assert store.redis.get(idempotency_key_name("default", "k-1")) is None
     assert list(store.redis.scan_iter("interp:job:*")) == []  # no record without its message
 
 

@@ -25,7 +25,7 @@ from jobs.store import JobStore
 from schemas.attribution import AttributedToken, AttributionResult, TargetAttribution
 from schemas.jobs import JobStatus
 from schemas.problems import PROBLEM_MEDIA_TYPE
-from service.deps import require_api_key
+from service.deps import get_caller
 from service.main import create_app
 from service.state import AppState
 from service.views.attribution_page import CONTENT_SECURITY_POLICY, render_attribution_page, router
@@ -357,7 +357,7 @@ def state(tmp_path: Path) -> AppState:
 def client(state: AppState) -> Iterator[TestClient]:
     app = create_app(state=state)
     if not any(getattr(r, "name", None) == "view_job" for r in app.routes):  # until service.main includes it
-        app.include_router(router, dependencies=[Depends(require_api_key)])
+        app.include_router(router, dependencies=[Depends(get_caller)])
     with TestClient(app) as test_client:
         yield test_client
 

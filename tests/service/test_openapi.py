@@ -70,12 +70,16 @@ def test_fastapis_own_validation_error_shape_is_not_documented() -> None:
 
 
 def test_health_probes_take_no_api_key_and_every_other_operation_documents_it() -> None:
+    scheme = spec()["components"]["securitySchemes"]["ApiKey"]
+    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "X-API-Key")
     for path, method, operation in operations():
-        headers = {p["name"].lower() for p in operation.get("parameters", []) if p["in"] == "header"}
+        security = operation.get("security")
         if path in HEALTH_PATHS:
-            assert "x-api-key" not in headers and "401" not in operation["responses"], f"{method} {path}"
+            assert security is None and "401" not in operation["responses"], f"{method} {path}"
         else:
-            assert "x-api-key" in headers and "401" in operation["responses"], f"{method} {path}"
+            # Optional ({} is the alternative): whether a key is needed depends on the deployment.
+            assert security == [{"ApiKey": []}, {}], f"{method} {path}"
+            assert {"401", "429"} <= set(operation["responses"]), f"{method} {path}"
 
 
 def test_job_submission_documents_its_202_and_conflicts() -> None:

@@ -14,6 +14,7 @@ from engine.runtime import Steering
 from jobs.directory import WorkerDirectory
 from jobs.store import JobStore
 from schemas.diagnosis import DiagnosisReport
+from schemas.editing import EditRequest
 from schemas.jobs import JobStatus
 from schemas.tracing import TraceResult
 from tests.fakes import TINY_MODEL, beat, fake_clients, queued_job, tiny_lm, tiny_registry, tiny_settings
@@ -148,11 +149,13 @@ def test_a_diagnosis_of_a_wrong_answer_locates_it_and_proposes_runnable_fixes(ru
     assert all(d.attribution > 0 for d in report.driving_tokens)
     edit, steer = report.suggestions
     assert edit.kind == "edit" and edit.endpoint == "/edit" and edit.verified is None
-    assert edit.body["variant"] == "fixed" and edit.body["method"] == "rome"
-    (request,) = edit.body["requests"]
-    assert request["prompt"].format(request["subject"]) == PROMPT
-    assert request["target_new"] == report.expected.token.text
-    assert edit.body["hyperparameters"]["layers"] == [report.subject_mlp.peak_layer]
+    body = EditRequest.model_validate(edit.body)  # a body /edit accepts as it is
+    assert body.name == "fixed" and body.method == "rome" and body.variant is None
+    (request,) = body.requests
+    assert request.prompt.format(request.subject) == PROMPT
+    assert request.target_new == report.expected.token.text
+    assert request.target_true == report.prediction.token.text
+    assert body.hyperparameters.layers == [report.subject_mlp.last_token_peak_layer]
     # The steering body, run as /generate would run it, gives what the report says it gives.
     assert steer.kind == "steering" and steer.endpoint == "/generate"
     (spec,) = steer.body["steering"]

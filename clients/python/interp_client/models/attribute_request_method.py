@@ -1,0 +1,9 @@
+from enum import StrEnum
+
+
+class AttributeRequestMethod(StrEnum):
+    INTEGRATED_GRADIENTS = "integrated_gradients"
+    SHAP = "shap"
+
+    def __str__(self) -> str:
+        return str(self.value)

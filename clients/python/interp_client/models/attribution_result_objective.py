@@ -1,0 +1,10 @@
+from enum import StrEnum
+
+
+class AttributionResultObjective(StrEnum):
+    LOGIT = "logit"
+    LOG_PROB = "log_prob"
+    PROB = "prob"
+
+    def __str__(self) -> str:
+        return str(self.value)

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+
+T = TypeVar("T", bound="DrivingToken")
+
+
+@_attrs_define
+class DrivingToken:
+    """
+    Attributes:
+        attribution (float): Integrated Gradients attribution to the predicted token's log-probability.
+        position (int):
+        text (str):
+    """
+
+    attribution: float
+    position: int
+    text: str
+    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        attribution = self.attribution
+
+        position = self.position
+
+        text = self.text
+
+        field_dict: dict[str, Any] = {}
+        field_dict.update(self.additional_properties)
+        field_dict.update(
+            {
+                "attribution": attribution,
+                "position": position,
+                "text": text,
+            }
+        )
+
+        return field_dict
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        d = dict(src_dict)
+        attribution = d.pop("attribution")
+
+        position = d.pop("position")
+
+        text = d.pop("text")
+
+        driving_token = cls(
+            attribution=attribution,
+            position=position,
+            text=text,
+        )
+
+        driving_token.additional_properties = d
+        return driving_token
+
+    @property
+    def additional_keys(self) -> list[str]:
+        return list(self.additional_properties.keys())
+
+    def __getitem__(self, key: str) -> Any:
+        return self.additional_properties[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.additional_properties[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.additional_properties[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.additional_properties

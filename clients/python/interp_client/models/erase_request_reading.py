@@ -1,0 +1,10 @@
+from enum import StrEnum
+
+
+class EraseRequestReading(StrEnum):
+    ALL = "all"
+    LAST = "last"
+    MEAN = "mean"
+
+    def __str__(self) -> str:
+        return str(self.value)
