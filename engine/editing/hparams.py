@@ -84,12 +84,13 @@ _FAMILIES = {"gpt2": "gpt2", "llama": "llama", "mistral": "llama", "qwen2": "lla
              "gpt_neox": "gpt_neox"}
 # The GPT family's published value settings (Meng et al.); the Llama ports use a smaller decay.
 # MEMIT's lambda weighs C (a mean over tokens) against K K^T (a sum over facts): a typical key gets
-# k^T (lambda C)^-1 k ~ d / lambda, so the right lambda grows with the key width d. 4000 was measured
-# on SmolLM2-135M (d = 1536; see docs/architecture.md); 7B Llamas (d = 11008) use 15000.
+# k^T (lambda C)^-1 k ~ d / lambda, so the right lambda grows with the key width d. 1000 was measured
+# on SmolLM2-135M (d = 1536; 50 facts, self-sampled statistics; see docs/architecture.md): 4000 wrote
+# too little when a job held only a few facts.
 _VALUES: dict[str, dict[str, float]] = {
     "gpt2": {"v_weight_decay": 0.5, "mom2_weight": 20000.0},
     "gptj": {"v_weight_decay": 0.5, "mom2_weight": 15000.0},
-    "llama": {"mom2_weight": 4000.0},
+    "llama": {"mom2_weight": 1000.0},
 }
 
 
