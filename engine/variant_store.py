@@ -23,7 +23,6 @@ on every load (`engine.store_integrity`), so a damaged version raises `CorruptEn
 from __future__ import annotations
 
 import builtins
-import fcntl
 import hashlib
 import json
 import logging
@@ -31,8 +30,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +42,7 @@ from safetensors.torch import save_file
 
 from engine import store_names
 from engine.components import Component, component_from_parts, content_hash
+from engine.durable_files import fsync_path, locked
 from engine.store_integrity import CorruptEntryError, check_file, read_manifest, seal
 from engine.store_names import NAME, check_name, complete_versions
 
@@ -92,13 +91,6 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
     return store_names.parse_ref(ref, "variant")
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
 
 class VariantStore:
     """Variants under ``root``, by model, name and version."""
@@ -110,12 +102,6 @@ class VariantStore:
         check_name("model name", model)
         check_name("variant name", name)
         return self.root / model / name
-
-    @contextmanager
-    def _locked(self, name_dir: Path) -> Iterator[None]:
-        with open(name_dir / ".lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
-            yield
 
     @staticmethod
     def _recorded(name_dir: Path) -> int:
@@ -166,8 +152,8 @@ class VariantStore:
         try:
             save_file(tensors, tmp / COMPONENTS_FILE)
             digest = hashlib.sha256((tmp / COMPONENTS_FILE).read_bytes()).hexdigest()
-            _fsync(tmp / COMPONENTS_FILE)
-            with self._locked(name_dir):
+            fsync_path(tmp / COMPONENTS_FILE)
+            with locked(name_dir / ".lock"):
                 version = max([self._recorded(name_dir), *complete_versions(name_dir)]) + 1
                 ref = f"{name}@{version}"
                 entries = [{"index": i, **c.describe(), "origin": (origins + [ref] * len(components))[i],
@@ -182,10 +168,10 @@ class VariantStore:
                     "components": entries, "sha256": digest, **extras,
                 })
                 (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
-                _fsync(tmp / MANIFEST_FILE)
+                fsync_path(tmp / MANIFEST_FILE)
                 os.rename(tmp, name_dir / str(version))
                 self._record(name_dir, version)
-            _fsync(name_dir)
+            fsync_path(name_dir)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -288,7 +274,7 @@ class VariantStore:
         name_dir = self._name_dir(model, name)
         if not name_dir.is_dir():
             raise VariantNotFoundError(model, name, version)
-        with self._locked(name_dir):
+        with locked(name_dir / ".lock"):
             versions = complete_versions(name_dir)
             doomed = versions if version is None else [v for v in versions if v == version]
             if not doomed:

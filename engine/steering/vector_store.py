@@ -13,7 +13,6 @@ with its own hash and its sha256 of the tensor file is checked on every load
 from __future__ import annotations
 
 import builtins
-import fcntl
 import hashlib
 import json
 import logging
@@ -21,8 +20,6 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +30,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save_file
 
 from engine import store_names
+from engine.durable_files import fsync_path, locked
 from engine.steering.extraction import SteeringVector
 from engine.store_integrity import CorruptEntryError, check_file, read_manifest, seal
 from engine.store_names import NAME, check_name, complete_versions
@@ -85,13 +83,6 @@ def _subdirs(parent: Path) -> list[Path]:
     return [p for p in parent.iterdir() if p.is_dir() and NAME.fullmatch(p.name)]
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
 
 def _vector_from(manifest: dict[str, Any], tensors: dict[str, torch.Tensor]) -> SteeringVector:
     layers = [int(layer) for layer in manifest["layers"]]
@@ -120,12 +111,6 @@ class VectorStore:
         check_name("model name", model)
         check_name("vector name", name)
         return self.root / model / name
-
-    @contextmanager
-    def _locked(self, name_dir: Path) -> Iterator[None]:
-        with open(name_dir / ".lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
-            yield
 
     @staticmethod
     def _highest(name_dir: Path) -> int:
@@ -164,8 +149,8 @@ class VectorStore:
         try:
             save_file(tensors, tmp / VECTOR_FILE)
             digest = hashlib.sha256((tmp / VECTOR_FILE).read_bytes()).hexdigest()
-            _fsync(tmp / VECTOR_FILE)
-            with self._locked(name_dir):
+            fsync_path(tmp / VECTOR_FILE)
+            with locked(name_dir / ".lock"):
                 version = self._highest(name_dir) + 1
                 manifest = seal({
                     "name": name,
@@ -185,10 +170,10 @@ class VectorStore:
                     "provenance": provenance or {},
                 })
                 (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
-                _fsync(tmp / MANIFEST_FILE)
+                fsync_path(tmp / MANIFEST_FILE)
                 os.rename(tmp, name_dir / str(version))
                 self._record(name_dir, version)
-            _fsync(name_dir)
+            fsync_path(name_dir)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -247,7 +232,7 @@ class VectorStore:
         name_dir = self._name_dir(model, name)
         if not name_dir.is_dir():
             raise VectorNotFoundError(model, name, version)
-        with self._locked(name_dir):
+        with locked(name_dir / ".lock"):
             versions = complete_versions(name_dir)
             doomed = versions if version is None else [v for v in versions if v == version]
             if not doomed:
