@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Header, Request, Security
 from fastapi.security import APIKeyHeader
 
 from schemas.logs import update_context
@@ -82,3 +82,8 @@ def resolve_model(state: AppState, model: str | None) -> str:
                            f"unknown model {name!r}; this deployment serves "
                            f"{', '.join(state.settings.models)}", field="model")
     return name
+
+
+#: The optional ``Idempotency-Key`` header of every job submission.
+IdempotencyKey = Annotated[str | None, Header(max_length=200, description="Retries with the same key return the "
+                                              "same job (a different body with the same key is a 409).")]

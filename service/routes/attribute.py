@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Response
 
 from engine.attribution.inputs import baseline_id, prepare_input, resolve_next_token
 from engine.prompts import EmptyPromptError, PromptTooLongError
 from schemas.attribution import AttributeRequest, NextTokenTarget
 from schemas.jobs import AttributeJob
-from service.deps import CallerDep, StateDep, resolve_model
+from service.deps import CallerDep, IdempotencyKey, StateDep, resolve_model
 from service.jobviews import accepted
 from service.problems import ProblemError, problem_responses
 from service.submit import submit_job
@@ -30,7 +28,7 @@ def attribute(
     body: AttributeRequest,
     state: StateDep,
     caller: CallerDep,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     name = resolve_model(state, body.model)
     check_variant(state, caller, name, body.variant)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Response
 
 from schemas.diagnosis import DiagnoseRequest
 from schemas.jobs import DiagnoseJob
-from service.deps import CallerDep, StateDep, resolve_model
+from service.deps import CallerDep, IdempotencyKey, StateDep, resolve_model
 from service.jobviews import accepted
 from service.problems import ProblemError, problem_responses
 from service.submit import submit_job
@@ -31,7 +29,7 @@ def diagnose(
     body: DiagnoseRequest,
     state: StateDep,
     caller: CallerDep,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     name = resolve_model(state, body.model)
     settings = state.settings

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Response
 
 from schemas.jobs import ScoreJob
 from schemas.scoring import ScoreRequest
-from service.deps import CallerDep, StateDep, resolve_model
+from service.deps import CallerDep, IdempotencyKey, StateDep, resolve_model
 from service.jobviews import accepted
 from service.problems import ProblemError, problem_responses
 from service.submit import submit_job
@@ -28,8 +26,7 @@ def score(
     body: ScoreRequest,
     state: StateDep,
     caller: CallerDep,
-    idempotency_key: Annotated[str | None, Header(max_length=200, description="Retries with the same key "
-                                                  "return the same job.")] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     name = resolve_model(state, body.model)
     settings = state.settings

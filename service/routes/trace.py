@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Response
 
 from engine.loading import LoadedModel
 from schemas.jobs import TraceJob
 from schemas.settings import Settings
 from schemas.tracing import TraceRequest
-from service.deps import CallerDep, StateDep, resolve_model
+from service.deps import CallerDep, IdempotencyKey, StateDep, resolve_model
 from service.jobviews import accepted
 from service.problems import ProblemError, problem_responses
 from service.routes.lens import token_id
@@ -74,7 +72,7 @@ def trace(
     body: TraceRequest,
     state: StateDep,
     caller: CallerDep,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     name = resolve_model(state, body.model)
     if body.method == "causal_trace" and body.subject is None:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from engine.steering.extraction import extract_vector
 from engine.steering.vector_store import VectorNotFoundError
 from engine.store_integrity import CorruptEntryError
 from schemas.jobs import VectorJob
 from schemas.steering import REF_PATTERN, ExtractVectorRequest, VectorDeletion, VectorInfo, VectorList
-from service.deps import CallerDep, StateDep, resolve_model
+from service.deps import CallerDep, IdempotencyKey, StateDep, resolve_model
 from service.jobviews import accepted
 from service.problems import ProblemError, problem_responses
 from service.submit import submit_job
@@ -38,7 +38,7 @@ async def extract_steering_vector(
     body: ExtractVectorRequest,
     state: StateDep,
     caller: CallerDep,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     name = resolve_model(state, body.model)
     settings = state.settings

@@ -105,7 +105,8 @@ def sync_detailed(
     """Attribute the output to input tokens (job); see GET /jobs/{id} and /jobs/{id}/view
 
     Args:
-        idempotency_key (None | str | Unset):
+        idempotency_key (None | str | Unset): Retries with the same key return the same job (a
+            different body with the same key is a 409).
         body (AttributeRequest): How much did each input token contribute to the output?
 
     Raises:
@@ -137,7 +138,8 @@ def sync(
     """Attribute the output to input tokens (job); see GET /jobs/{id} and /jobs/{id}/view
 
     Args:
-        idempotency_key (None | str | Unset):
+        idempotency_key (None | str | Unset): Retries with the same key return the same job (a
+            different body with the same key is a 409).
         body (AttributeRequest): How much did each input token contribute to the output?
 
     Raises:
@@ -164,7 +166,8 @@ async def asyncio_detailed(
     """Attribute the output to input tokens (job); see GET /jobs/{id} and /jobs/{id}/view
 
     Args:
-        idempotency_key (None | str | Unset):
+        idempotency_key (None | str | Unset): Retries with the same key return the same job (a
+            different body with the same key is a 409).
         body (AttributeRequest): How much did each input token contribute to the output?
 
     Raises:
@@ -194,7 +197,8 @@ async def asyncio(
     """Attribute the output to input tokens (job); see GET /jobs/{id} and /jobs/{id}/view
 
     Args:
-        idempotency_key (None | str | Unset):
+        idempotency_key (None | str | Unset): Retries with the same key return the same job (a
+            different body with the same key is a 409).
         body (AttributeRequest): How much did each input token contribute to the output?
 
     Raises:

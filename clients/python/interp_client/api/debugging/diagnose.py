@@ -105,7 +105,8 @@ def sync_detailed(
     """Diagnose a wrong (or right) answer: attribution, lens and tracing, with fixes as requests (job)
 
     Args:
-        idempotency_key (None | str | Unset):
+        idempotency_key (None | str | Unset): Retries with the same key return the same job (a
+            different body with the same key is a 409).
         body (DiagnoseRequest): Why does the model not answer `expected` after `prompt`, and what
             would fix it?
 
@@ -138,7 +139,8 @@ def sync(
     """Diagnose a wrong (or right) answer: attribution, lens and tracing, with fixes as requests (job)
 
     Args:
-        idempotency_key (None | str | Unset):
+        idempotency_key (None | str | Unset): Retries with the same key return the same job (a
+            different body with the same key is a 409).
         body (DiagnoseRequest): Why does the model not answer `expected` after `prompt`, and what
             would fix it?
 
@@ -166,7 +168,8 @@ async def asyncio_detailed(
     """Diagnose a wrong (or right) answer: attribution, lens and tracing, with fixes as requests (job)
 
     Args:
-        idempotency_key (None | str | Unset):
+        idempotency_key (None | str | Unset): Retries with the same key return the same job (a
+            different body with the same key is a 409).
         body (DiagnoseRequest): Why does the model not answer `expected` after `prompt`, and what
             would fix it?
 
@@ -197,7 +200,8 @@ async def asyncio(
     """Diagnose a wrong (or right) answer: attribution, lens and tracing, with fixes as requests (job)
 
     Args:
-        idempotency_key (None | str | Unset):
+        idempotency_key (None | str | Unset): Retries with the same key return the same job (a
+            different body with the same key is a 409).
         body (DiagnoseRequest): Why does the model not answer `expected` after `prompt`, and what
             would fix it?
 

@@ -103,7 +103,8 @@ def sync_detailed(
     """Causal tracing or activation patching (job): which activations carry the answer
 
     Args:
-        idempotency_key (None | str | Unset):
+        idempotency_key (None | str | Unset): Retries with the same key return the same job (a
+            different body with the same key is a 409).
         body (TraceRequest): Which internal activations carry the answer? Restore them one (layer,
             token) at a time.
 
@@ -136,7 +137,8 @@ def sync(
     """Causal tracing or activation patching (job): which activations carry the answer
 
     Args:
-        idempotency_key (None | str | Unset):
+        idempotency_key (None | str | Unset): Retries with the same key return the same job (a
+            different body with the same key is a 409).
         body (TraceRequest): Which internal activations carry the answer? Restore them one (layer,
             token) at a time.
 
@@ -164,7 +166,8 @@ async def asyncio_detailed(
     """Causal tracing or activation patching (job): which activations carry the answer
 
     Args:
-        idempotency_key (None | str | Unset):
+        idempotency_key (None | str | Unset): Retries with the same key return the same job (a
+            different body with the same key is a 409).
         body (TraceRequest): Which internal activations carry the answer? Restore them one (layer,
             token) at a time.
 
@@ -195,7 +198,8 @@ async def asyncio(
     """Causal tracing or activation patching (job): which activations carry the answer
 
     Args:
-        idempotency_key (None | str | Unset):
+        idempotency_key (None | str | Unset): Retries with the same key return the same job (a
+            different body with the same key is a 409).
         body (TraceRequest): Which internal activations carry the answer? Restore them one (layer,
             token) at a time.
 

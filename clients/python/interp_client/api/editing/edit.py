@@ -103,7 +103,8 @@ def sync_detailed(
     """Write facts into the model with ROME or MEMIT (job); the result is stored as a model variant
 
     Args:
-        idempotency_key (None | str | Unset): Retries with the same key return the same job.
+        idempotency_key (None | str | Unset): Retries with the same key return the same job (a
+            different body with the same key is a 409).
         body (EditRequest): Write facts into the model's weights as a low-rank delta; the result
             is a new variant version.
 
@@ -136,7 +137,8 @@ def sync(
     """Write facts into the model with ROME or MEMIT (job); the result is stored as a model variant
 
     Args:
-        idempotency_key (None | str | Unset): Retries with the same key return the same job.
+        idempotency_key (None | str | Unset): Retries with the same key return the same job (a
+            different body with the same key is a 409).
         body (EditRequest): Write facts into the model's weights as a low-rank delta; the result
             is a new variant version.
 
@@ -164,7 +166,8 @@ async def asyncio_detailed(
     """Write facts into the model with ROME or MEMIT (job); the result is stored as a model variant
 
     Args:
-        idempotency_key (None | str | Unset): Retries with the same key return the same job.
+        idempotency_key (None | str | Unset): Retries with the same key return the same job (a
+            different body with the same key is a 409).
         body (EditRequest): Write facts into the model's weights as a low-rank delta; the result
             is a new variant version.
 
@@ -195,7 +198,8 @@ async def asyncio(
     """Write facts into the model with ROME or MEMIT (job); the result is stored as a model variant
 
     Args:
-        idempotency_key (None | str | Unset): Retries with the same key return the same job.
+        idempotency_key (None | str | Unset): Retries with the same key return the same job (a
+            different body with the same key is a 409).
         body (EditRequest): Write facts into the model's weights as a low-rank delta; the result
             is a new variant version.
 

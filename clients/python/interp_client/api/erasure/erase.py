@@ -103,7 +103,8 @@ def sync_detailed(
     """Erase a concept with LEACE (job); the result is stored as a model variant
 
     Args:
-        idempotency_key (None | str | Unset): Retries with the same key return the same job.
+        idempotency_key (None | str | Unset): Retries with the same key return the same job (a
+            different body with the same key is a 409).
         body (EraseRequest): Erase a concept (binary or k classes) so that no linear classifier
             can recover it.
 
@@ -136,7 +137,8 @@ def sync(
     """Erase a concept with LEACE (job); the result is stored as a model variant
 
     Args:
-        idempotency_key (None | str | Unset): Retries with the same key return the same job.
+        idempotency_key (None | str | Unset): Retries with the same key return the same job (a
+            different body with the same key is a 409).
         body (EraseRequest): Erase a concept (binary or k classes) so that no linear classifier
             can recover it.
 
@@ -164,7 +166,8 @@ async def asyncio_detailed(
     """Erase a concept with LEACE (job); the result is stored as a model variant
 
     Args:
-        idempotency_key (None | str | Unset): Retries with the same key return the same job.
+        idempotency_key (None | str | Unset): Retries with the same key return the same job (a
+            different body with the same key is a 409).
         body (EraseRequest): Erase a concept (binary or k classes) so that no linear classifier
             can recover it.
 
@@ -195,7 +198,8 @@ async def asyncio(
     """Erase a concept with LEACE (job); the result is stored as a model variant
 
     Args:
-        idempotency_key (None | str | Unset): Retries with the same key return the same job.
+        idempotency_key (None | str | Unset): Retries with the same key return the same job (a
+            different body with the same key is a 409).
         body (EraseRequest): Erase a concept (binary or k classes) so that no linear classifier
             can recover it.
 

@@ -103,7 +103,8 @@ def sync_detailed(
     """Score texts: per-token log-probabilities (job)
 
     Args:
-        idempotency_key (None | str | Unset): Retries with the same key return the same job.
+        idempotency_key (None | str | Unset): Retries with the same key return the same job (a
+            different body with the same key is a 409).
         body (ScoreRequest): Score texts under a model: a batched forward pass run as a job.
 
     Raises:
@@ -135,7 +136,8 @@ def sync(
     """Score texts: per-token log-probabilities (job)
 
     Args:
-        idempotency_key (None | str | Unset): Retries with the same key return the same job.
+        idempotency_key (None | str | Unset): Retries with the same key return the same job (a
+            different body with the same key is a 409).
         body (ScoreRequest): Score texts under a model: a batched forward pass run as a job.
 
     Raises:
@@ -162,7 +164,8 @@ async def asyncio_detailed(
     """Score texts: per-token log-probabilities (job)
 
     Args:
-        idempotency_key (None | str | Unset): Retries with the same key return the same job.
+        idempotency_key (None | str | Unset): Retries with the same key return the same job (a
+            different body with the same key is a 409).
         body (ScoreRequest): Score texts under a model: a batched forward pass run as a job.
 
     Raises:
@@ -192,7 +195,8 @@ async def asyncio(
     """Score texts: per-token log-probabilities (job)
 
     Args:
-        idempotency_key (None | str | Unset): Retries with the same key return the same job.
+        idempotency_key (None | str | Unset): Retries with the same key return the same job (a
+            different body with the same key is a 409).
         body (ScoreRequest): Score texts under a model: a batched forward pass run as a job.
 
     Raises:

@@ -113,7 +113,8 @@ def sync_detailed(
     """Extract and store a control vector (201 when small; 202 with a job when large)
 
     Args:
-        idempotency_key (None | str | Unset):
+        idempotency_key (None | str | Unset): Retries with the same key return the same job (a
+            different body with the same key is a 409).
         body (ExtractVectorRequest): Extract a control vector from contrasting prompts and store
             it under a name.
 
@@ -146,7 +147,8 @@ def sync(
     """Extract and store a control vector (201 when small; 202 with a job when large)
 
     Args:
-        idempotency_key (None | str | Unset):
+        idempotency_key (None | str | Unset): Retries with the same key return the same job (a
+            different body with the same key is a 409).
         body (ExtractVectorRequest): Extract a control vector from contrasting prompts and store
             it under a name.
 
@@ -174,7 +176,8 @@ async def asyncio_detailed(
     """Extract and store a control vector (201 when small; 202 with a job when large)
 
     Args:
-        idempotency_key (None | str | Unset):
+        idempotency_key (None | str | Unset): Retries with the same key return the same job (a
+            different body with the same key is a 409).
         body (ExtractVectorRequest): Extract a control vector from contrasting prompts and store
             it under a name.
 
@@ -205,7 +208,8 @@ async def asyncio(
     """Extract and store a control vector (201 when small; 202 with a job when large)
 
     Args:
-        idempotency_key (None | str | Unset):
+        idempotency_key (None | str | Unset): Retries with the same key return the same job (a
+            different body with the same key is a 409).
         body (ExtractVectorRequest): Extract a control vector from contrasting prompts and store
             it under a name.
 
