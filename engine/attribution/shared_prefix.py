@@ -4,15 +4,16 @@ A causal model's hidden states at position ``p`` depend only on tokens ``0..p``.
 inputs are the prompt with some tokens replaced, so rows agree on long prefixes: measured on the
 Partition explainer's batches for prompts of 10 to 57 tokens, the distinct prefixes (the nodes of
 the rows' trie) are 45 to 55 % of ``rows * length``. Computing only those and extending each with a
-KV cache gives the same logits for half the work.
+KV cache gives the same logits for half the work; with a `~engine.attribution.prefix_store.PrefixStore`
+prefixes computed by earlier calls of the same explanation are not computed again either.
 
 How: the rows are sorted, so that rows sharing a prefix are adjacent; the run is cut into levels at
 split points ``0 = s_0 < s_1 < ... < s_k = n``; level ``j`` runs positions ``[s_{j-1}, s_j)`` once
-per distinct prefix of length ``s_j``, on a KV cache whose rows were gathered from level ``j-1``'s
-distinct prefixes. Cutting at every position would compute exactly the trie, but each level is a
-forward call with a fixed cost; the split points are chosen by dynamic programming to minimise
-``sum_j U(s_j) (s_j - s_{j-1}) + LEVEL_COST`` where ``U(p)`` is the number of distinct prefixes of
-length ``p``. Rows that are entirely equal are computed once.
+per distinct prefix of length ``s_j`` that is not stored, on a KV cache gathered from level
+``j-1``'s prefixes or from the store. Cutting at every position would compute exactly the trie, but
+each level is a forward call with a fixed cost; the split points are chosen by dynamic programming
+to minimise ``sum_j U(s_j) (s_j - s_{j-1}) + LEVEL_COST`` where ``U(p)`` is the number of prefixes
+of length ``p`` to compute. Rows that are entirely equal, or stored, are computed once.
 """
 
 from __future__ import annotations
@@ -21,12 +22,16 @@ import numpy as np
 import torch
 from transformers import DynamicCache
 
+from engine.attribution.prefix_store import PrefixStore, first_differences
 from engine.loading import LoadedModel
 
+__all__ = ["CACHE_BUDGET_BYTES", "LEVEL_COST", "auto_rows", "first_differences", "forward_shared_prefixes",
+           "plan_levels", "prefixes_to_compute"]
+
 #: The fixed cost of one more forward call (a level), in row-positions. One row-position of a 135M
-#: model is about 0.2 GFLOP (a couple of milliseconds on one CPU core); a forward call through 30
-#: blocks costs about as much in Python and kernel launches.
-LEVEL_COST = 8.0
+#: model is about 0.2 GFLOP (2 to 2.5 ms on one CPU core); a forward call streams every weight once
+#: whatever its rows (about 40 ms on one core). Measured flat between 8 and 16 on SHAP's batches.
+LEVEL_COST = 16.0
 #: KV-cache memory one call may hold when the caller does not fix its rows.
 CACHE_BUDGET_BYTES = 256 * 2**20
 
@@ -41,29 +46,38 @@ def auto_rows(lm: LoadedModel, n: int, budget_bytes: int = CACHE_BUDGET_BYTES) -
     return max(1, budget_bytes // per_row)
 
 
-def first_differences(sorted_ids: np.ndarray) -> np.ndarray:
-    """``[rows - 1]``: where each sorted row first differs from the next (``n`` when equal)."""
-    rows, n = sorted_ids.shape
-    if rows < 2:
-        return np.empty(0, dtype=np.int64)
-    differs = sorted_ids[1:] != sorted_ids[:-1]  # [rows - 1, n]
-    return np.where(differs.any(axis=1), differs.argmax(axis=1), n).astype(np.int64)
+def prefixes_to_compute(differences: np.ndarray, n: int, stored: np.ndarray | None = None) -> np.ndarray:
+    """``U(p)`` for ``p = 0..n``: distinct prefixes of length ``p`` of the sorted rows that are not stored.
+
+    A prefix of length ``p`` is stored exactly when the first row of its group has a stored prefix of
+    at least ``p`` (the rows of a group share it), so each group is counted at its first row.
+
+    Args:
+        differences: ``[rows - 1]`` `first_differences` of the sorted rows.
+        n: the rows' length.
+        stored: ``[rows]`` each row's longest stored prefix; None when nothing is stored.
+
+    Returns:
+        ``[n + 1]`` counts.
+    """
+    lengths = np.zeros(len(differences) + 1, dtype=np.int64) if stored is None else stored
+    return np.asarray([int((np.concatenate([[True], differences < p]) & (lengths < p)).sum()) for p in range(n + 1)],
+                      dtype=np.int64)
 
 
-def plan_levels(differences: np.ndarray, n: int, keep_last: int, level_cost: float = LEVEL_COST) -> list[int]:
+def plan_levels(to_compute: np.ndarray, n: int, keep_last: int, level_cost: float = LEVEL_COST) -> list[int]:
     """Split points ``[s_1, ..., s_k = n]`` minimising computed row-positions plus level costs.
 
     Args:
-        differences: `first_differences` of the sorted rows.
+        to_compute: ``[n + 1]`` ``U(p)``, the prefixes of length ``p`` to compute (`prefixes_to_compute`).
         n: sequence length.
-        keep_last: positions whose logits are needed (the last ones); they must share a level.
+        keep_last: positions whose states are needed (the last ones); they must share a level.
         level_cost: cost of a level in row-positions.
     """
-    distinct = 1 + np.array([int((differences < p).sum()) for p in range(n + 1)])  # U(p), p = 0..n
     candidates = [*range(0, n - keep_last + 1), n]
     best = {0: (0.0, -1)}
     for end in candidates[1:]:
-        best[end] = min((best[start][0] + distinct[end] * (end - start) + level_cost, start)
+        best[end] = min((best[start][0] + float(to_compute[end]) * (end - start) + level_cost, start)
                         for start in candidates if start < end and (end < n or start <= n - keep_last))
     splits, point = [], n
     while point > 0:
@@ -73,13 +87,16 @@ def plan_levels(differences: np.ndarray, n: int, keep_last: int, level_cost: flo
 
 
 @torch.inference_mode()
-def forward_shared_prefixes(lm: LoadedModel, ids: torch.Tensor, keep_last: int) -> torch.Tensor:
+def forward_shared_prefixes(lm: LoadedModel, ids: torch.Tensor, keep_last: int,
+                            store: PrefixStore | None = None) -> torch.Tensor:
     """Final hidden states of the last ``keep_last`` positions of every row, shared prefixes computed once.
 
     Args:
         lm: the model (any family with a KV cache; every row has the same length, no padding).
         ids: ``[rows, n]`` token ids.
         keep_last: how many final positions to return (``1 <= keep_last <= n``).
+        store: rows computed by earlier calls of the same explanation: read for their prefixes and
+            states, and added to (within its budget). None: this call stands alone.
 
     Returns:
         ``[rows, keep_last, hidden]`` contiguous, after the final norm (the input of the LM head),
@@ -89,28 +106,92 @@ def forward_shared_prefixes(lm: LoadedModel, ids: torch.Tensor, keep_last: int) 
     rows, n = ids.shape
     if not 1 <= keep_last <= n:
         raise ValueError(f"keep_last must be in [1, {n}]")
+    store = PrefixStore(budget_bytes=0) if store is None else store
+    if store.hidden is not None and store.hidden.shape[1] != keep_last:
+        raise ValueError(f"the store keeps {store.hidden.shape[1]} final positions, not {keep_last}")
     host = ids.cpu().numpy()
     order = np.lexsort(host.T[::-1])  # lexicographic: the first column is the primary key
     sorted_ids = host[order]
-    differences = first_differences(sorted_ids)
-    cache = DynamicCache()
-    start, parent_group = 0, np.zeros(rows, dtype=np.int64)
-    hidden = torch.empty(0)
-    for end in plan_levels(differences, n, keep_last):
-        # Group of each sorted row at this level: a new group wherever the prefix of length `end` changes.
-        group = np.concatenate([[0], np.cumsum(differences < end)])
-        representatives = np.flatnonzero(np.concatenate([[True], differences < end]))
-        if start > 0:
-            parents = torch.from_numpy(parent_group[representatives]).to(lm.device)
-            cache.reorder_cache(parents)  # type: ignore[arg-type]  # any int64 index tensor; typed LongTensor
-        chunk = torch.from_numpy(sorted_ids[representatives, start:end]).to(lm.device)
-        positions = torch.arange(start, end, device=lm.device).expand(len(representatives), -1)
-        mask = torch.ones(len(representatives), end, dtype=torch.long, device=lm.device)
-        out = lm.model.base_model(input_ids=chunk, position_ids=positions, past_key_values=cache, use_cache=True,
-                                  attention_mask=mask)
-        cache, hidden = out.past_key_values, out.last_hidden_state
-        parent_group, start = group, end
+    new_row = np.concatenate([[True], first_differences(sorted_ids) < n])
+    unique = sorted_ids[new_row]  # [u, n] distinct rows, still sorted
+    row_of = np.cumsum(new_row) - 1  # sorted row -> distinct row
+    stored, match = store.match(unique)
+    out = torch.empty(len(unique), keep_last, lm.hidden_size, dtype=lm.dtype, device=lm.device)
+    seen = np.flatnonzero(stored == n)
+    if seen.size:
+        assert store.hidden is not None
+        out[torch.from_numpy(seen).to(lm.device)] = store.hidden[torch.from_numpy(match[seen]).to(lm.device)]
+    todo = np.flatnonzero(stored < n)
+    if todo.size:
+        keys, values, hidden = _compute(lm, unique[todo], stored[todo], match[todo], keep_last, store)
+        out[torch.from_numpy(todo).to(lm.device)] = hidden
+        store.add(unique[todo], keys, values, hidden)
     # Back from distinct rows to every row, then from sorted order to the caller's.
     unsorted = np.empty(rows, dtype=np.int64)
-    unsorted[order] = parent_group
-    return hidden[torch.from_numpy(unsorted).to(hidden.device), -keep_last:].contiguous()
+    unsorted[order] = row_of
+    return out[torch.from_numpy(unsorted).to(lm.device)].contiguous()
+
+
+def _compute(lm: LoadedModel, todo: np.ndarray, stored: np.ndarray, match: np.ndarray, keep_last: int,
+             store: PrefixStore) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+    """Run the levels over distinct, sorted rows none of which is stored whole.
+
+    Args:
+        todo: ``[r, n]`` the rows.
+        stored, match: ``[r]`` each row's longest stored prefix and the stored row holding it.
+
+    Returns:
+        Per layer keys and values ``[r, kv_heads, n, head_dim]``, and ``[r, keep_last, hidden]``.
+    """
+    n = todo.shape[1]
+    differences = first_differences(todo)
+    device = lm.device
+    start = 0
+    prev_keys: list[torch.Tensor] = []
+    prev_values: list[torch.Tensor] = []
+    prev_slot = np.zeros(0, dtype=np.int64)  # group at the previous level -> row of prev_keys (-1: not computed)
+    prev_group = np.zeros(len(todo), dtype=np.int64)
+    out = None
+    for end in plan_levels(prefixes_to_compute(differences, n, stored), n, keep_last):
+        starts = np.concatenate([[True], differences < end])
+        group = np.cumsum(starts) - 1  # row -> group of its prefix of length `end`
+        heads = np.flatnonzero(starts & (stored < end))  # one row per group to compute
+        if heads.size == 0:  # every prefix of this length is stored
+            prev_slot, prev_group, prev_keys, prev_values, start = np.full(group[-1] + 1, -1), group, [], [], end
+            continue
+        if start == 0:
+            cache = DynamicCache()
+            computed = heads
+        else:
+            # Parents of length `start`: from the store where it holds them, else from the previous level.
+            from_store = heads[stored[heads] >= start]
+            from_level = heads[stored[heads] < start]
+            computed = np.concatenate([from_store, from_level])
+            pairs = []
+            for layer in range(len(prev_keys) or len(store.keys)):
+                parts_k, parts_v = [], []
+                if from_store.size:
+                    index = torch.from_numpy(match[from_store]).to(device)
+                    parts_k.append(store.keys[layer][index, :, :start])
+                    parts_v.append(store.values[layer][index, :, :start])
+                if from_level.size:
+                    index = torch.from_numpy(prev_slot[prev_group[from_level]]).to(device)
+                    parts_k.append(prev_keys[layer][index, :, :start])
+                    parts_v.append(prev_values[layer][index, :, :start])
+                pairs.append((torch.cat(parts_k), torch.cat(parts_v)))
+            cache = DynamicCache(ddp_cache_data=pairs)
+        chunk = torch.from_numpy(todo[computed, start:end]).to(device)
+        positions = torch.arange(start, end, device=device).expand(len(computed), -1)
+        mask = torch.ones(len(computed), end, dtype=torch.long, device=device)
+        out = lm.model.base_model(input_ids=chunk, position_ids=positions, past_key_values=cache, use_cache=True,
+                                  attention_mask=mask)
+        prev_keys = [layer.keys for layer in out.past_key_values.layers]
+        prev_values = [layer.values for layer in out.past_key_values.layers]
+        prev_slot = np.full(group[-1] + 1, -1, dtype=np.int64)
+        prev_slot[group[computed]] = np.arange(len(computed))
+        prev_group, start = group, end
+    # The last level computes every row (none is stored whole), in the order `computed`.
+    assert out is not None
+    back = torch.from_numpy(prev_slot[prev_group]).to(device)  # row -> its slot in the last level
+    hidden = out.last_hidden_state[back, -keep_last:]
+    return [k[back] for k in prev_keys], [v[back] for v in prev_values], hidden

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.attribution import shap_text
+from engine.attribution import masked_objective
 from engine.attribution.shap_text import ShapResult, shap_attribution
 from engine.loading import LoadedModel
 from tests.fakes import tiny_gpt2_lm, tiny_lm
@@ -73,18 +73,18 @@ def brute_force_shapley(lm: LoadedModel, input_ids: list[int], target_ids: list[
 def recorded_forwards(lm: LoadedModel) -> Iterator[list[torch.Tensor]]:
     """Record the full ``[rows, seq]`` token ids of every batch the model function evaluates."""
     seen: list[torch.Tensor] = []
-    original = shap_text.forward_shared_prefixes
+    original = masked_objective.forward_shared_prefixes
 
-    def recording(model: LoadedModel, ids: torch.Tensor, keep_last: int) -> torch.Tensor:
+    def recording(model: LoadedModel, ids: torch.Tensor, keep_last: int, **kwargs: Any) -> torch.Tensor:
         assert model is lm
         seen.append(ids.detach().clone())
-        return original(model, ids, keep_last)
+        return original(model, ids, keep_last, **kwargs)
 
-    shap_text.forward_shared_prefixes = recording  # type: ignore[assignment]
+    masked_objective.forward_shared_prefixes = recording  # type: ignore[assignment]
     try:
         yield seen
     finally:
-        shap_text.forward_shared_prefixes = original  # type: ignore[assignment]
+        masked_objective.forward_shared_prefixes = original  # type: ignore[assignment]
 
 
 def assert_local_accuracy(result: ShapResult) -> None:
