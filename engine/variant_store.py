@@ -53,7 +53,6 @@ MANIFEST_FILE = "manifest.json"
 COUNTER_FILE = ".counter"  # highest version ever allocated, so deleted numbers are not reused
 
 
-
 class VariantNotFoundError(KeyError):
     """No stored variant matches a model, name and (optional) version."""
 
@@ -89,7 +88,6 @@ class Variant:
 def parse_ref(ref: str) -> tuple[str, int | None]:
     """Split ``name`` or ``name@version`` into the name and the version (None: the latest)."""
     return store_names.parse_ref(ref, "variant")
-
 
 
 class VariantStore:

@@ -23,13 +23,6 @@ import torch
 STORE_BUDGET_BYTES = 256 * 2**20
 
 
-def first_differences(sorted_ids: np.ndarray) -> np.ndarray:
-    """``[rows - 1]``: where each sorted row first differs from the next (``n`` when equal)."""
-    if len(sorted_ids) < 2:
-        return np.empty(0, dtype=np.int64)
-    return common_prefix(sorted_ids[1:], sorted_ids[:-1])
-
-
 def common_prefix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``[rows]``: the length of the common prefix of ``a[i]`` and ``b[i]`` (both ``[rows, n]``)."""
     differs = a != b

@@ -22,11 +22,8 @@ import numpy as np
 import torch
 from transformers import DynamicCache
 
-from engine.attribution.prefix_store import PrefixStore, first_differences
+from engine.attribution.prefix_store import PrefixStore, common_prefix
 from engine.loading import LoadedModel
-
-__all__ = ["CACHE_BUDGET_BYTES", "LEVEL_COST", "auto_rows", "first_differences", "forward_shared_prefixes",
-           "plan_levels", "prefixes_to_compute"]
 
 #: The fixed cost of one more forward call (a level), in row-positions. One row-position of a 135M
 #: model is about 0.2 GFLOP (2 to 2.5 ms on one CPU core); a forward call streams every weight once
@@ -44,6 +41,13 @@ def auto_rows(lm: LoadedModel, n: int, budget_bytes: int = CACHE_BUDGET_BYTES) -
     head_dim = int(getattr(config, "head_dim", None) or lm.hidden_size // heads)
     per_row = 2 * lm.n_layers * kv_heads * head_dim * lm.dtype.itemsize * n
     return max(1, budget_bytes // per_row)
+
+
+def first_differences(sorted_ids: np.ndarray) -> np.ndarray:
+    """``[rows - 1]``: where each sorted row first differs from the next (``n`` when equal)."""
+    if len(sorted_ids) < 2:
+        return np.empty(0, dtype=np.int64)
+    return common_prefix(sorted_ids[1:], sorted_ids[:-1])
 
 
 def prefixes_to_compute(differences: np.ndarray, n: int, stored: np.ndarray | None = None) -> np.ndarray:

@@ -16,7 +16,8 @@ import json
 import re
 from pathlib import Path
 
-from engine.editing.files import locked, model_dir, write_json
+from engine.durable_files import locked, write_json
+from engine.editing.files import model_dir
 from engine.generation import GenerationRow, SamplingParams, generate_batch
 from engine.loading import LoadedModel
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import torch
 
-from engine.editing.files import locked, model_dir, write_json
+from engine.durable_files import locked, write_json
+from engine.editing.files import model_dir
 from engine.editing.progress import Progress
 from engine.generation import stop_token_ids
 from engine.loading import LoadedModel

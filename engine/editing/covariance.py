@@ -24,8 +24,9 @@ import safetensors.torch
 import torch
 
 from engine.adapters import linear_dims
+from engine.durable_files import locked, write_atomic, write_json
 from engine.editing.corpus import Corpus, file_corpus, rounds_sha256, sampled_rounds
-from engine.editing.files import locked, model_dir, sha256_bytes, write_atomic, write_json
+from engine.editing.files import model_dir, sha256_bytes
 from engine.editing.keys import recording, run_recorded
 from engine.editing.progress import Progress
 from engine.loading import LoadedModel

@@ -13,10 +13,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from engine.durable_files import locked, write_atomic, write_json
 from engine.loading import LoadedModel
-
-__all__ = ["locked", "model_dir", "sha256_bytes", "write_atomic", "write_json"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 

@@ -42,7 +42,6 @@ MANIFEST_FILE = "manifest.json"
 COUNTER_FILE = ".counter"  # highest version ever allocated, so deleted numbers are not reused
 
 
-
 class VectorNotFoundError(KeyError):
     """No stored vector matches a model, name and (optional) version."""
 
@@ -81,7 +80,6 @@ def _subdirs(parent: Path) -> list[Path]:
     if not parent.is_dir():
         return []
     return [p for p in parent.iterdir() if p.is_dir() and NAME.fullmatch(p.name)]
-
 
 
 def _vector_from(manifest: dict[str, Any], tensors: dict[str, torch.Tensor]) -> SteeringVector:

@@ -1,7 +1,8 @@
 """`GET /jobs/{job_id}/view`: an attribution job's result as one self-contained HTML page.
 
-The page needs nothing but itself: CSS and JS are inline, no font, image or script is fetched,
-and a Content-Security-Policy (meta tag and header) allows only the page's own script, by hash.
+The page needs nothing but itself: its CSS and JS (``attribution_assets/``) are inlined, no font,
+image or script is fetched, and a Content-Security-Policy (meta tag and header) allows only the
+page's own script, by hash.
 
 Layout: one shared strip of input tokens, coloured by the selected target's signed attribution
 (diverging: red positive, blue negative, intensity ``|a| / max |a|`` of that target's row; tokens
@@ -21,6 +22,7 @@ import html
 import json
 import math
 from collections.abc import Callable
+from importlib import resources
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
@@ -45,94 +47,15 @@ WHITE_TEXT_ABOVE = 0.55  # intensity above which the token's text turns white
 METHOD_LABELS = {"integrated_gradients": "Integrated Gradients", "shap": "SHAP"}
 OBJECTIVE_LABELS = {"logit": "logit", "log_prob": "log-probability", "prob": "probability"}
 
+
+def _asset(name: str) -> str:
+    """One file of ``attribution_assets/``, inlined into every page (read once, at import)."""
+    return resources.files("service.views").joinpath("attribution_assets", name).read_text(encoding="utf-8")
+
+
 # Recolours the token strip and toggles the panels. Static (no data in it), so the CSP can allow it
 # by hash and no injected script could run even if escaping ever failed. ASCII only.
-_SCRIPT = r"""
-(function () {
-  "use strict";
-  var POS = [214, 39, 40], NEG = [31, 119, 180], WHITE_TEXT_ABOVE = 0.55;
-  var data = JSON.parse(document.getElementById("attribution-data").textContent);
-  var tokens = document.querySelectorAll("#tokens .tok");
-  var tabs = document.querySelectorAll("#targets [role=tab]");
-  var panels = document.querySelectorAll(".target-panel");
-  var strip = document.getElementById("tokens");
-  var scaleMin = document.getElementById("scale-min"), scaleMax = document.getElementById("scale-max");
-  var current = -1;
-
-  function num(v) { return typeof v === "number" ? v : Number(v); }
-
-  function paint(span, value, scale, label) {
-    var cls = "tok", title = label + " \u00b7 " + String(value);
-    span.style.backgroundColor = "";
-    span.style.color = "";
-    if (span.getAttribute("data-attributable") === "false") {
-      cls += " na";
-      title = label + " \u00b7 not attributable";
-    } else if (!isFinite(value)) {
-      cls += " nonfinite";
-    } else {
-      var t = scale > 0 ? Math.min(Math.abs(value) / scale, 1) : 0;
-      var c = value > 0 ? POS : NEG;
-      cls += value > 0 ? " pos" : (value < 0 ? " neg" : " zero");
-      span.style.backgroundColor = "rgb(" + c.map(function (k) { return Math.round(255 + (k - 255) * t); })
-        .join(", ") + ")";
-      if (t > WHITE_TEXT_ABOVE) { span.style.color = "#fff"; }
-      title += " (" + Math.round(100 * t) + "% of max |a|)";
-    }
-    if (span.classList.contains("empty")) { cls += " empty"; }
-    span.className = cls;
-    span.title = title;
-    span.setAttribute("data-value", String(value));
-  }
-
-  function select(index, fromUser) {
-    if (!(index >= 0 && index < panels.length)) { index = 0; }
-    var row = data.rows[index];
-    if (index !== current && row) {
-      for (var i = 0; i < tokens.length; i++) {
-        paint(tokens[i], num(row.values[i]), row.scale, data.labels[i]);
-      }
-      strip.setAttribute("data-target-index", String(index));
-      scaleMin.textContent = "\u2212" + row.scale_text;
-      scaleMax.textContent = "+" + row.scale_text;
-    }
-    for (var j = 0; j < panels.length; j++) { panels[j].hidden = j !== index; }
-    for (var k = 0; k < tabs.length; k++) {
-      var on = k === index;
-      tabs[k].setAttribute("aria-selected", on ? "true" : "false");
-      tabs[k].tabIndex = on ? 0 : -1;
-    }
-    current = index;
-    document.body.setAttribute("data-selected-target", String(index));
-    if (fromUser) {
-      try { history.replaceState(null, "", "#target=" + index); } catch (e) { /* file: URLs may refuse */ }
-    }
-  }
-
-  function fromHash() {
-    var m = /^#target=(\d+)$/.exec(location.hash);
-    return m ? parseInt(m[1], 10) : 0;
-  }
-
-  for (var i = 0; i < tabs.length; i++) {
-    tabs[i].addEventListener("click", function (ev) {
-      select(parseInt(ev.currentTarget.getAttribute("data-target-index"), 10), true);
-    });
-  }
-  document.getElementById("targets").addEventListener("keydown", function (ev) {
-    var next = {ArrowRight: current + 1, ArrowDown: current + 1, ArrowLeft: current - 1, ArrowUp: current - 1,
-                Home: 0, End: tabs.length - 1}[ev.key];
-    if (next === undefined || !tabs.length) { return; }
-    ev.preventDefault();
-    next = (next + tabs.length) % tabs.length;
-    select(next, true);
-    tabs[next].focus();
-  });
-  window.addEventListener("hashchange", function () { select(fromHash(), false); });
-  select(fromHash(), false);
-  document.body.setAttribute("data-rendered", "1");
-})();
-"""
+_SCRIPT = _asset("page.js")
 
 _SCRIPT_HASH = base64.b64encode(hashlib.sha256(_SCRIPT.encode()).digest()).decode()
 CONTENT_SECURITY_POLICY = (
@@ -140,52 +63,7 @@ CONTENT_SECURITY_POLICY = (
     "img-src data:; base-uri 'none'; form-action 'none'"
 )
 
-_STYLE = """
-:root { color-scheme: light; --fg: #1f2328; --muted: #59636e; --line: #d1d9e0; --bg: #f6f8fa; }
-* { box-sizing: border-box; }
-body { margin: 0; font: 14px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg);
-  background: #fff; }
-header { padding: 16px 24px 8px; border-bottom: 1px solid var(--line); background: var(--bg); }
-h1 { margin: 0 0 6px; font-size: 20px; }
-h2 { margin: 0 0 8px; font-size: 15px; }
-.meta { display: flex; flex-wrap: wrap; gap: 4px 20px; margin: 0; }
-.meta div { display: flex; gap: 6px; }
-.meta dt { color: var(--muted); }
-.meta dd { margin: 0; font-weight: 600; overflow-wrap: anywhere; }
-nav { display: flex; flex-wrap: wrap; gap: 6px; padding: 12px 24px; border-bottom: 1px solid var(--line); }
-nav .label { color: var(--muted); align-self: center; margin-right: 4px; }
-nav button { font: inherit; border: 1px solid var(--line); background: #fff; border-radius: 6px; padding: 3px 8px;
-  cursor: pointer; display: inline-flex; gap: 6px; align-items: baseline; }
-nav button:hover { border-color: #8c959f; }
-nav button[aria-selected="true"] { background: #1f2328; color: #fff; border-color: #1f2328; }
-nav button code { font: 13px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; white-space: pre; }
-nav button small { opacity: .75; }
-main { display: flex; flex-wrap: wrap; gap: 24px; padding: 16px 24px; align-items: flex-start; }
-.input { flex: 3 1 480px; min-width: 0; }
-.figures { flex: 1 1 300px; min-width: 280px; }
-.tokens { font: 15px/2.1 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; white-space: pre-wrap;
-  overflow-wrap: anywhere; padding: 10px 12px; border: 1px solid var(--line); border-radius: 8px; }
-.tok { white-space: pre-wrap; border: 1px solid rgba(0, 0, 0, .12); border-radius: 3px; padding: 1px 0;
-  margin: 0 1px; cursor: default; }
-.tok:hover { outline: 2px solid #1f2328; }
-.tok.na { background: #e6e8eb; color: #6e7781; border-style: dashed; border-color: #8c959f; }
-.tok.nonfinite { background: repeating-linear-gradient(45deg, #fff3c4, #fff3c4 4px, #f5d76e 4px, #f5d76e 8px); }
-.tok.empty { color: #8c959f; }
-.legend { display: flex; flex-wrap: wrap; align-items: center; gap: 8px 16px; margin-top: 10px;
-  color: var(--muted); font-size: 13px; }
-.scale { display: inline-flex; align-items: center; gap: 6px; }
-.bar { width: 180px; height: 12px; border: 1px solid var(--line); border-radius: 3px;
-  background: linear-gradient(90deg, rgb(31, 119, 180), #fff 50%, rgb(214, 39, 40)); }
-.swatch { display: inline-block; width: 22px; height: 14px; vertical-align: middle; border-radius: 3px; }
-.swatch.na { background: #e6e8eb; border: 1px dashed #8c959f; }
-table { border-collapse: collapse; width: 100%; }
-th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
-th { font-weight: normal; color: var(--muted); }
-td { font-variant-numeric: tabular-nums; font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
-.target-panel h2 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
-  white-space: pre; background: var(--bg); padding: 0 4px; border-radius: 3px; }
-.note { color: var(--muted); font-size: 13px; }
-"""
+_STYLE = _asset("page.css")
 
 
 # --- formatting -------------------------------------------------------------------------------
