@@ -14,21 +14,20 @@ the request, the hyperparameters and the evaluation report, with each component'
 content hash.
 
 Writes go to a temporary directory that is renamed into place, with version numbers allocated
-under an ``flock`` and never reused after a delete, so readers see a version whole or not at all
-and concurrent writers (threads or processes) get distinct numbers. Only safetensors and JSON are
-read; the manifest is sealed with its own hash and the tensor file's sha256 is checked against it
-on every load (`engine.store_integrity`), so a damaged version raises `CorruptEntryError`.
+under an ``flock`` and never reused after a delete (`engine.versioned_dirs`, shared with the
+steering-vector store), so readers see a version whole or not at all and concurrent writers
+(threads or processes) get distinct numbers. Only safetensors and JSON are read; the manifest is
+sealed with its own hash and the tensor file's sha256 is checked against it on every load
+(`engine.store_integrity`), so a damaged version raises `CorruptEntryError`.
 """
 
 from __future__ import annotations
 
 import builtins
-import hashlib
 import json
 import logging
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,15 +41,14 @@ from safetensors.torch import save_file
 
 from engine import store_names
 from engine.components import Component, component_from_parts, content_hash
-from engine.durable_files import fsync_path, locked
-from engine.store_integrity import CorruptEntryError, check_file, read_manifest, seal
+from engine.durable_files import locked
+from engine.store_integrity import CorruptEntryError, check_file, read_manifest
 from engine.store_names import NAME, check_name, complete_versions
+from engine.versioned_dirs import LOCK_FILE, MANIFEST_FILE, record_version, write_version
 
 log = logging.getLogger(__name__)
 
 COMPONENTS_FILE = "components.safetensors"
-MANIFEST_FILE = "manifest.json"
-COUNTER_FILE = ".counter"  # highest version ever allocated, so deleted numbers are not reused
 
 
 class VariantNotFoundError(KeyError):
@@ -101,15 +99,6 @@ class VariantStore:
         check_name("variant name", name)
         return self.root / model / name
 
-    @staticmethod
-    def _recorded(name_dir: Path) -> int:
-        counter = name_dir / COUNTER_FILE
-        return int(counter.read_text()) if counter.is_file() else 0
-
-    def _record(self, name_dir: Path, version: int) -> None:
-        if version > self._recorded(name_dir):
-            (name_dir / COUNTER_FILE).write_text(str(version))
-
     def save(self, model: str, name: str, components: Sequence[Component], *, method: str, hidden_size: int,
              parent: Variant | None = None, request: dict[str, Any] | None = None,
              hyperparameters: dict[str, Any] | None = None, report: dict[str, Any] | None = None,
@@ -145,35 +134,25 @@ class VariantStore:
         hashes = [content_hash(c) for c in everything]
         tensors = {f"{index}.{key}": t.detach().to("cpu", torch.float32).contiguous()
                    for index, component in enumerate(everything) for key, t in component.tensors().items()}
-        name_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=name_dir))
-        try:
-            save_file(tensors, tmp / COMPONENTS_FILE)
-            digest = hashlib.sha256((tmp / COMPONENTS_FILE).read_bytes()).hexdigest()
-            fsync_path(tmp / COMPONENTS_FILE)
-            with locked(name_dir / ".lock"):
-                version = max([self._recorded(name_dir), *complete_versions(name_dir)]) + 1
-                ref = f"{name}@{version}"
-                entries = [{"index": i, **c.describe(), "origin": (origins + [ref] * len(components))[i],
-                            "sha256": hashes[i]} for i, c in enumerate(everything)]
-                manifest = seal({
-                    "model": model, "name": name, "version": version, "ref": ref,
-                    "created_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-                    "method": method, "hidden_size": hidden_size,
-                    "parent": parent.ref if parent is not None else None,
-                    "parent_sha256": parent.manifest["sha256"] if parent is not None else None,
-                    "lineage": [*parent.manifest["lineage"], parent.ref] if parent is not None else [],
-                    "components": entries, "sha256": digest, **extras,
-                })
-                (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
-                fsync_path(tmp / MANIFEST_FILE)
-                os.rename(tmp, name_dir / str(version))
-                self._record(name_dir, version)
-            fsync_path(name_dir)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return Variant(model, name, version, manifest, tuple(everything))
+
+        def manifest_for(version: int, digest: str) -> dict[str, Any]:
+            # Built under the lock: this version's own components name it as their origin.
+            ref = f"{name}@{version}"
+            entries = [{"index": i, **c.describe(), "origin": (origins + [ref] * len(components))[i],
+                        "sha256": hashes[i]} for i, c in enumerate(everything)]
+            return {
+                "model": model, "name": name, "version": version, "ref": ref,
+                "created_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                "method": method, "hidden_size": hidden_size,
+                "parent": parent.ref if parent is not None else None,
+                "parent_sha256": parent.manifest["sha256"] if parent is not None else None,
+                "lineage": [*parent.manifest["lineage"], parent.ref] if parent is not None else [],
+                "components": entries, "sha256": digest, **extras,
+            }
+
+        # `save_file` is looked up when called, so a test can stand in for the disk.
+        written = write_version(name_dir, COMPONENTS_FILE, lambda path: save_file(tensors, path), manifest_for)
+        return Variant(model, name, written.version, written.manifest, tuple(everything))
 
     def resolve(self, model: str, ref: str) -> tuple[str, int]:
         """The name and exact version ``ref`` means now (the latest for a bare name).
@@ -272,12 +251,12 @@ class VariantStore:
         name_dir = self._name_dir(model, name)
         if not name_dir.is_dir():
             raise VariantNotFoundError(model, name, version)
-        with locked(name_dir / ".lock"):
+        with locked(name_dir / LOCK_FILE):
             versions = complete_versions(name_dir)
             doomed = versions if version is None else [v for v in versions if v == version]
             if not doomed:
                 raise VariantNotFoundError(model, name, version)
-            self._record(name_dir, max(doomed))
+            record_version(name_dir, max(doomed))
             for v in doomed:
                 # Rename first: a reader sees the version whole or gone, never half-deleted.
                 trash = name_dir / f".deleted-{v}-{uuid.uuid4().hex}"

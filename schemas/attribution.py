@@ -62,6 +62,12 @@ class AttributeRequest(BaseModel):
                                "a token id, or `zero` (refused on RMSNorm models, where it gives NaN).")
     internal_batch_size: int | None = Field(default=None, ge=1, le=1024, description="IG: alphas per forward "
                                             "pass; automatic under a memory budget when omitted.")
+    precision: Literal["float32", "model"] = Field(
+        default="float32", description="IG: arithmetic of the forward and backward passes. `float32` evaluates "
+        "a model served in bfloat16 or float16 with a float32 copy of its weights, made for the job (4 bytes "
+        "per parameter): in bfloat16 the gradients do not integrate to the change of the output (measured on "
+        "SmolLM2-135M: 1 of 6 prompts within 1 % completeness error, median 42 %, against 6 of 6). `model` keeps "
+        "the served dtype: less memory and faster, and the completeness figures show what it costs.")
     # SHAP
     max_evals: int = Field(default=500, ge=10, le=20000, description="SHAP: model evaluations.")
     seed: int = Field(default=0, ge=0, description="SHAP: seed of the explainer.")
@@ -110,6 +116,8 @@ class AttributionResult(BaseModel):
     aggregate: Literal["token", "word"]
     rule: str | None = None
     baseline: str | None = None
+    precision: str | None = Field(default=None, description="IG: dtype of the arithmetic used (`float32`, "
+                                  "`bfloat16`, ...).")
     inputs: list[AttributedToken]
     attributions: list[list[float]] = Field(description="Signed matrix `[n_targets x n_inputs]`.")
     targets: list[TargetAttribution]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import torch
+
 from engine.attribution.inputs import (
     aggregate,
     baseline_id,
@@ -69,8 +71,10 @@ def explain(runtime: WorkerRuntime, context: JobContext, model: str, request: At
             lm, prepared.input_ids, targets, attributable=prepared.attributable,
             baseline=baseline_id(lm, request.baseline), objective=request.objective, rule=request.rule,
             n_steps=request.n_steps, tolerance=request.tolerance, max_evaluations=request.max_evaluations,
-            internal_batch_size=request.internal_batch_size, on_chunk=progress,
+            internal_batch_size=request.internal_batch_size,
+            compute_dtype=torch.float32 if request.precision == "float32" else None, on_chunk=progress,
         )
+        precision: str | None = str(ig.compute_dtype).removeprefix("torch.")
         attributions, f_input, probability, evaluations = ig.attributions, ig.f_input, ig.probability, ig.evaluations
         f_baseline = ig.f_baseline.tolist()
         change = ig.attribution_change.tolist() if ig.attribution_change is not None else [None] * len(targets)
@@ -82,6 +86,7 @@ def explain(runtime: WorkerRuntime, context: JobContext, model: str, request: At
                               on_batch=progress)
         attributions, f_input, probability, evaluations = sv.attributions, sv.f_input, sv.probability, sv.evaluations
         f_baseline, change, base_values = [None] * len(targets), [None] * len(targets), sv.base_values.tolist()
+        precision = None
 
     units = word_units(lm, prepared) if request.aggregate == "word" else token_units(lm, prepared)
     matrix = aggregate(attributions.double(), units)
@@ -105,6 +110,7 @@ def explain(runtime: WorkerRuntime, context: JobContext, model: str, request: At
         method=request.method, objective=request.objective, aggregate=request.aggregate,
         rule=request.rule if request.method == "integrated_gradients" else None,
         baseline=str(request.baseline) if request.method == "integrated_gradients" else None,
+        precision=precision,
         inputs=[AttributedToken(text=u.text, id=u.id, start=u.start, end=u.end, attributable=u.attributable)
                 for u in units],
         attributions=matrix.tolist(), targets=rows, evaluations=evaluations,

@@ -8,27 +8,7 @@ The attribution of input ``i`` to target ``t`` is
 ``(x_i - b_i) . integral_0^1 dF_t/de_i(e(alpha)) dalpha``, summed over the hidden dimension, and
 completeness says ``sum_i a_{t,i} = F_t(1) - F_t(0)``.
 
-Cost, and how it is kept down:
-
-* One forward pass per chunk of alphas serves every target: the targets' objectives come out of
-  the same graph and each gets its input gradient from one ``torch.autograd.grad`` on that graph
-  (``retain_graph`` until the last). That is one forward and ``n_targets`` backward passes per
-  chunk, against ``n_targets`` forwards and backwards for separate runs (measured on SmolLM2-135M,
-  CPU, 8 alphas over 21 positions: 1 target 2.3 s, 6 targets 8.6 s, against 13.8 s separately).
-  Batching the backward passes with ``is_grads_batched`` (vmap) measured the same (8.6 s) and vmap
-  does not cover every attention kernel, so the plain loop stays.
-* The base model (``model.base_model``) runs to its last hidden state, which already went
-  through the final norm in every family the adapters know, and the LM head
-  (``adapter.unembedding``) is applied only at the target positions: on SmolLM2-135M at 60
-  positions the full head would add about a quarter to the compute of each forward and backward,
-  and 11 MiB of float32 logits per alpha.
-* Parameters have ``requires_grad=False``, so the backward computes input gradients only.
-* Each chunk's graph is local to one function call and freed when it returns; nothing is kept
-  between calls.
-
-Alphas go through the model in chunks of ``internal_batch_size`` rows; when it is not given it is
-chosen under a memory budget (see :func:`auto_batch_size`). Rows are independent, so results do
-not depend on the chunking beyond float rounding.
+The model along the path, and how its cost is kept down, is :mod:`engine.attribution.ig_path`.
 """
 
 from __future__ import annotations
@@ -39,6 +19,7 @@ from typing import Literal
 
 import torch
 
+from engine.attribution.ig_path import Evaluated, IntegrationPath, Objective, auto_batch_size
 from engine.attribution.quadrature import (
     AdaptiveBisection,
     FixedRule,
@@ -50,17 +31,10 @@ from engine.attribution.quadrature import (
 )
 from engine.loading import LoadedModel
 
-Objective = Literal["logit", "log_prob", "prob"]
 Rule = Literal["riemann_trapezoid", "gauss_legendre", "adaptive"]
 #: Called after each chunk with (evaluations done, evaluation budget); may raise to cancel.
 ChunkCallback = Callable[[int, int], None]
 
-#: Activation memory one chunk may take when the caller does not fix the batch size.
-ACTIVATION_BUDGET_BYTES = 256 * 2**20
-#: No automatic chunk is larger than this: larger ones gain little throughput and report progress rarely.
-MAX_AUTO_BATCH = 64
-#: Saved activations per position per layer, in units of ``hidden_size`` (see :func:`auto_batch_size`).
-ACTIVATION_FACTOR = 16
 #: The adaptive rule starts from ``n_steps // 3`` equal intervals, within these bounds (16 for the
 #: default 50 steps): enough to see where the path is rough, few enough to spend little where it is not.
 ADAPTIVE_MIN_INITIAL, ADAPTIVE_MAX_INITIAL = 4, 16
@@ -86,6 +60,8 @@ class IGResult:
             target's attributions in the last refinement (see
             :meth:`~engine.attribution.quadrature.AdaptiveBisection.attribution_change`).
         rule: the quadrature rule used.
+        compute_dtype: the arithmetic of the path's passes (float32 unless the caller asked for the
+            model's own lower precision).
     """
 
     attributions: torch.Tensor
@@ -95,6 +71,7 @@ class IGResult:
     evaluations: int
     attribution_change: torch.Tensor | None
     rule: str
+    compute_dtype: torch.dtype
 
     @property
     def relative_error(self) -> torch.Tensor:
@@ -103,95 +80,9 @@ class IGResult:
         return error / relative_scale(self.f_input, self.f_baseline)
 
 
-@dataclass(frozen=True)
-class _Evaluated:
-    """What a chunk of alphas gave.
-
-    Attributes:
-        values: ``[n_alphas, n_targets]`` float64 objective.
-        log_probs: ``[n_alphas, n_targets]`` float64 log-probability of each target.
-        contributions: ``[n_alphas, n_targets, n_inputs]`` float64 integrand
-            ``(x_i - b_i) . dF_t/de_i``.
-    """
-
-    values: torch.Tensor
-    log_probs: torch.Tensor
-    contributions: torch.Tensor
-
-
-class _Path:
-    """The straight path from baseline to input embeddings, and the model evaluated along it."""
-
-    def __init__(self, lm: LoadedModel, sequence: list[int], n_inputs: int, target_ids: list[int],
-                 movable: torch.Tensor, baseline: int | Literal["zero"], objective: Objective) -> None:
-        model = lm.model
-        self.base = model.base_model
-        self.head = lm.adapter.unembedding(model)
-        self.objective = objective
-        self.n_inputs = n_inputs
-        embedding = lm.adapter.embedding(model)
-        ids = torch.tensor(sequence, device=lm.device)
-        self.dtype = lm.dtype
-        with torch.no_grad():
-            # The path is built in float32 and cast to the model's dtype row by row, so that an
-            # alpha like 0.33203125 is not rounded to bfloat16's 8 bits before it is applied.
-            self.x = embedding(ids).float()  # [seq, hidden]
-            if baseline == "zero":
-                b = torch.zeros_like(self.x)
-            else:
-                b = embedding(torch.tensor([baseline], device=lm.device)).float().expand_as(self.x)
-            # Only attributable inputs move; the rest (and the continuation) stay real.
-            self.delta = torch.where(movable.to(lm.device)[:, None], self.x - b, torch.zeros_like(self.x))
-        self.positions = torch.arange(len(target_ids), device=lm.device) + (n_inputs - 1)
-        self.targets = torch.tensor(target_ids, device=lm.device)
-
-    def evaluate(self, alphas: list[float]) -> _Evaluated:
-        """Objective and per-input integrand at each alpha: one forward, one backward per target."""
-        a = torch.tensor(alphas, dtype=torch.float32, device=self.x.device)[:, None, None]
-        # x + (alpha - 1) delta rather than b + alpha delta: alpha = 1 is then exactly the input.
-        embeds = (self.x + (a - 1.0) * self.delta).to(self.dtype).requires_grad_(True)  # [A, seq, hidden]
-        hidden = self.base(inputs_embeds=embeds, use_cache=False).last_hidden_state
-        logits = self.head(hidden[:, self.positions]).float()  # [A, T, vocab], float32 at least
-        index = self.targets[None, :, None].expand(len(alphas), -1, 1)
-        log_probs = torch.log_softmax(logits, dim=-1).gather(-1, index)[..., 0]  # [A, T]
-        if self.objective == "logit":
-            values = logits.gather(-1, index)[..., 0]
-        elif self.objective == "log_prob":
-            values = log_probs
-        else:
-            values = log_probs.exp()
-        n_targets = values.shape[1]
-        contributions = []
-        for t in range(n_targets):
-            # Rows are independent, so the gradient of the sum over rows is each row's gradient.
-            (grad,) = torch.autograd.grad(values[:, t].sum(), embeds, retain_graph=t < n_targets - 1)
-            contributions.append((grad.float() * self.delta).sum(-1)[:, : self.n_inputs])
-        return _Evaluated(values.detach().double().cpu(), log_probs.detach().double().cpu(),
-                          torch.stack(contributions, dim=1).double().cpu())
-
-
 def uses_rms_norm(lm: LoadedModel) -> bool:
     """Whether any norm in the model is an RMSNorm (by class name: every family names it so)."""
     return any("RMSNorm" in type(module).__name__ for module in lm.model.modules())
-
-
-def auto_batch_size(lm: LoadedModel, seq_len: int, n_targets: int, budget_bytes: int = ACTIVATION_BUDGET_BYTES) -> int:
-    """Alphas per chunk so that one chunk's saved activations stay near ``budget_bytes``.
-
-    Per row, the backward keeps about ``ACTIVATION_FACTOR * hidden + n_heads * seq_len`` values per
-    position per layer (norm inputs, q/k/v/o, the MLP's wide intermediates, attention weights),
-    plus the float32 logits, log-softmax and their gradient at the target positions. Measured on
-    SmolLM2-135M (float32, CPU): 69 MiB of peak memory per row at 60 positions, estimated 70 MiB;
-    18 MiB at 20 positions, estimated 23 MiB. Under the default 256 MiB that is 3 alphas per chunk
-    at 60 positions and 11 at 20.
-    """
-    config = lm.model.config
-    n_heads = int(getattr(config, "num_attention_heads", getattr(config, "n_head", 1)) or 1)
-    vocab = lm.adapter.embedding(lm.model).num_embeddings
-    per_row = lm.dtype.itemsize * seq_len * lm.n_layers * (ACTIVATION_FACTOR * lm.hidden_size + n_heads * seq_len)
-    per_row += 4 * 3 * n_targets * vocab
-    return int(max(1, min(MAX_AUTO_BATCH, budget_bytes // per_row)))
-
 
 def integrated_gradients(
     lm: LoadedModel,
@@ -206,6 +97,7 @@ def integrated_gradients(
     tolerance: float = 0.01,
     max_evaluations: int = 512,
     internal_batch_size: int | None = None,
+    compute_dtype: torch.dtype | None = torch.float32,
     on_chunk: ChunkCallback | None = None,
 ) -> IGResult:
     """Attribute each target's objective to the input token embeddings.
@@ -227,6 +119,10 @@ def integrated_gradients(
         tolerance: ``adaptive``: relative completeness error to reach for every target.
         max_evaluations: ``adaptive``: at most this many alphas.
         internal_batch_size: alphas per forward pass; automatic when None.
+        compute_dtype: arithmetic of the forward and backward passes; a model stored in another
+            dtype is called with a copy of its weights in this one (see
+            :mod:`engine.attribution.compute_weights`: in bfloat16 the gradients do not integrate to
+            the forward change). None: the model's own dtype, no copy.
         on_chunk: called after each chunk with (evaluations done, budget); may raise to cancel,
             and the exception propagates with the chunk's graph already freed.
 
@@ -240,12 +136,13 @@ def integrated_gradients(
     sequence = [*input_ids, *target_ids[:-1]]
     _validate(lm, input_ids, target_ids, attributable, baseline, rule, n_steps, tolerance, max_evaluations,
               internal_batch_size)
+    compute_dtype = compute_dtype or lm.dtype
     if internal_batch_size is None:
-        internal_batch_size = auto_batch_size(lm, len(sequence), len(target_ids))
+        internal_batch_size = auto_batch_size(lm, len(sequence), len(target_ids), compute_dtype=compute_dtype)
     movable = torch.tensor([*attributable, *([False] * (len(target_ids) - 1))])
     # inference_mode would forbid autograd even inside enable_grad, and the caller may be in it.
     with torch.inference_mode(False), torch.enable_grad():
-        path = _Path(lm, sequence, len(input_ids), target_ids, movable, baseline, objective)
+        path = IntegrationPath(lm, sequence, len(input_ids), target_ids, movable, baseline, objective, compute_dtype)
         if rule == "adaptive":
             return _adaptive(path, n_steps, tolerance, max_evaluations, internal_batch_size, on_chunk)
         fixed = riemann_trapezoid(n_steps) if rule == "riemann_trapezoid" else gauss_legendre(n_steps)
@@ -288,8 +185,8 @@ def _validate(lm: LoadedModel, input_ids: list[int], target_ids: list[int], attr
         raise BaselineError(f"baseline token id {baseline} is outside the vocabulary [0, {vocab})")
 
 
-def _run(path: _Path, alphas: list[float], batch: int, done: int, budget: int,
-         on_chunk: ChunkCallback | None) -> _Evaluated:
+def _run(path: IntegrationPath, alphas: list[float], batch: int, done: int, budget: int,
+         on_chunk: ChunkCallback | None) -> Evaluated:
     """Evaluate ``alphas`` in chunks of ``batch``, reporting progress after each chunk."""
     parts = []
     for start in range(0, len(alphas), batch):
@@ -303,20 +200,20 @@ def _run(path: _Path, alphas: list[float], batch: int, done: int, budget: int,
         parts.append(part)
         if on_chunk is not None:
             on_chunk(done + start + len(chunk), budget)
-    return _Evaluated(*(torch.cat([getattr(p, name) for p in parts]) for name in
+    return Evaluated(*(torch.cat([getattr(p, name) for p in parts]) for name in
                         ("values", "log_probs", "contributions")))
 
 
-def _fixed(path: _Path, fixed: FixedRule, rule: str, batch: int, on_chunk: ChunkCallback | None) -> IGResult:
+def _fixed(path: IntegrationPath, fixed: FixedRule, rule: str, batch: int, on_chunk: ChunkCallback | None) -> IGResult:
     alphas = fixed.alphas.tolist()
     evaluated = _run(path, alphas, batch, 0, len(alphas), on_chunk)
     # Both fixed rules put alpha = 0 first and alpha = 1 last.
     return IGResult(attributions=integrate(fixed, evaluated.contributions), f_input=evaluated.values[-1],
                     f_baseline=evaluated.values[0], probability=evaluated.log_probs[-1].exp(),
-                    evaluations=len(alphas), attribution_change=None, rule=rule)
+                    evaluations=len(alphas), attribution_change=None, rule=rule, compute_dtype=path.dtype)
 
 
-def _adaptive(path: _Path, n_steps: int, tolerance: float, max_evaluations: int, batch: int,
+def _adaptive(path: IntegrationPath, n_steps: int, tolerance: float, max_evaluations: int, batch: int,
               on_chunk: ChunkCallback | None) -> IGResult:
     n_initial = min(ADAPTIVE_MAX_INITIAL, max(ADAPTIVE_MIN_INITIAL, n_steps // 3))
     scheme = AdaptiveBisection(n_initial=n_initial, tolerance=tolerance, max_evaluations=max_evaluations)
@@ -332,4 +229,4 @@ def _adaptive(path: _Path, n_steps: int, tolerance: float, max_evaluations: int,
     return IGResult(attributions=trapezoid(scheme.alphas, scheme.contributions), f_input=scheme.values[-1],
                     f_baseline=scheme.values[0], probability=log_prob_at_input.exp(),
                     evaluations=scheme.evaluations, attribution_change=scheme.attribution_change(),
-                    rule="adaptive")
+                    rule="adaptive", compute_dtype=path.dtype)

@@ -4,21 +4,20 @@ Layout: ``<root>/<model>/<name>/<version>/{vector.safetensors, manifest.json}``,
 ``layer.<l>`` float32. A version is written whole into a temporary directory next to it and
 renamed into place, so readers see a version complete or not at all; its number is allocated
 under an ``flock`` on ``<root>/<model>/<name>/.lock``, so concurrent writers (threads or
-processes) get distinct numbers. Numbers are never reused, even after a delete: ``name@3`` means
-one vector forever. Only safetensors and JSON are ever read, never pickle; the manifest is sealed
-with its own hash and its sha256 of the tensor file is checked on every load
-(`engine.store_integrity`), so a damaged version raises `CorruptEntryError`.
+processes) get distinct numbers (`engine.versioned_dirs`, shared with the variant store). Numbers
+are never reused, even after a delete: ``name@3`` means one vector forever. Only safetensors and
+JSON are ever read, never pickle; the manifest is sealed with its own hash and its sha256 of the
+tensor file is checked on every load (`engine.store_integrity`), so a damaged version raises
+`CorruptEntryError`.
 """
 
 from __future__ import annotations
 
 import builtins
-import hashlib
 import json
 import logging
 import os
 import shutil
-import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,16 +29,15 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save_file
 
 from engine import store_names
-from engine.durable_files import fsync_path, locked
+from engine.durable_files import locked
 from engine.steering.extraction import SteeringVector
-from engine.store_integrity import CorruptEntryError, check_file, read_manifest, seal
+from engine.store_integrity import CorruptEntryError, check_file, read_manifest
 from engine.store_names import NAME, check_name, complete_versions
+from engine.versioned_dirs import LOCK_FILE, MANIFEST_FILE, record_version, write_version
 
 log = logging.getLogger(__name__)
 
 VECTOR_FILE = "vector.safetensors"
-MANIFEST_FILE = "manifest.json"
-COUNTER_FILE = ".counter"  # highest version ever allocated, so deleted numbers are not reused
 
 
 class VectorNotFoundError(KeyError):
@@ -68,11 +66,6 @@ class StoredVector:
 def parse_ref(ref: str) -> tuple[str, int | None]:
     """Split ``name`` or ``name@version`` into the name and the version (None: the latest)."""
     return store_names.parse_ref(ref, "vector")
-
-
-def _recorded(name_dir: Path) -> int:
-    counter = name_dir / COUNTER_FILE
-    return int(counter.read_text()) if counter.is_file() else 0
 
 
 def _subdirs(parent: Path) -> list[Path]:
@@ -110,16 +103,6 @@ class VectorStore:
         check_name("vector name", name)
         return self.root / model / name
 
-    @staticmethod
-    def _highest(name_dir: Path) -> int:
-        """The highest version ever allocated for a name; call under its lock."""
-        return max([_recorded(name_dir), *complete_versions(name_dir)])
-
-    @staticmethod
-    def _record(name_dir: Path, version: int) -> None:
-        if version > _recorded(name_dir):
-            (name_dir / COUNTER_FILE).write_text(str(version))
-
     def save(self, name: str, vector: SteeringVector, provenance: dict[str, Any] | None = None) -> StoredVector:
         """Store ``vector`` as the next version of ``name`` for its model; nothing is overwritten.
 
@@ -142,40 +125,31 @@ class VectorStore:
             json.dumps(provenance or {})
         except (TypeError, ValueError) as exc:
             raise ValueError(f"provenance must be JSON-serialisable: {exc}") from exc
-        name_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=name_dir))
-        try:
-            save_file(tensors, tmp / VECTOR_FILE)
-            digest = hashlib.sha256((tmp / VECTOR_FILE).read_bytes()).hexdigest()
-            fsync_path(tmp / VECTOR_FILE)
-            with locked(name_dir / ".lock"):
-                version = self._highest(name_dir) + 1
-                manifest = seal({
-                    "name": name,
-                    "version": version,
-                    "model": vector.model,
-                    "layers": sorted(vector.directions),
-                    "method": vector.method,
-                    "reading": vector.reading,
-                    "n_pairs": vector.n_pairs,
-                    "normalized": vector.normalized,
-                    "norms": {str(k): v for k, v in sorted(vector.norms.items())},
-                    "accuracy": {str(k): v for k, v in sorted(vector.accuracy.items())},
-                    "layer_scores": {str(k): v for k, v in sorted(vector.layer_scores.items())},
-                    "created_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-                    "hidden_size": int(next(iter(tensors.values())).shape[0]),
-                    "sha256": digest,
-                    "provenance": provenance or {},
-                })
-                (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
-                fsync_path(tmp / MANIFEST_FILE)
-                os.rename(tmp, name_dir / str(version))
-                self._record(name_dir, version)
-            fsync_path(name_dir)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return StoredVector(name=name, version=version, manifest=manifest, vector=_vector_from(manifest, tensors))
+
+        def manifest_for(version: int, digest: str) -> dict[str, Any]:
+            return {
+                "name": name,
+                "version": version,
+                "model": vector.model,
+                "layers": sorted(vector.directions),
+                "method": vector.method,
+                "reading": vector.reading,
+                "n_pairs": vector.n_pairs,
+                "normalized": vector.normalized,
+                "norms": {str(k): v for k, v in sorted(vector.norms.items())},
+                "accuracy": {str(k): v for k, v in sorted(vector.accuracy.items())},
+                "layer_scores": {str(k): v for k, v in sorted(vector.layer_scores.items())},
+                "created_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                "hidden_size": int(next(iter(tensors.values())).shape[0]),
+                "sha256": digest,
+                "provenance": provenance or {},
+            }
+
+        # `save_file` is looked up when called, so a test can stand in for the disk.
+        written = write_version(name_dir, VECTOR_FILE, lambda path: save_file(tensors, path), manifest_for)
+        # Rebuilt from what was written (float32 on the CPU), exactly as `load` will return it.
+        return StoredVector(name=name, version=written.version, manifest=written.manifest,
+                            vector=_vector_from(written.manifest, tensors))
 
     def load(self, model: str, ref: str) -> StoredVector:
         """Load ``name`` (its latest version) or ``name@version``, checking the file against its sha256.
@@ -230,12 +204,12 @@ class VectorStore:
         name_dir = self._name_dir(model, name)
         if not name_dir.is_dir():
             raise VectorNotFoundError(model, name, version)
-        with locked(name_dir / ".lock"):
+        with locked(name_dir / LOCK_FILE):
             versions = complete_versions(name_dir)
             doomed = versions if version is None else [v for v in versions if v == version]
             if not doomed:
                 raise VectorNotFoundError(model, name, version)
-            self._record(name_dir, max(doomed))
+            record_version(name_dir, max(doomed))
             for v in doomed:
                 # Rename first: a reader sees the version whole or gone, never half-deleted.
                 trash = name_dir / f".deleted-{v}-{uuid.uuid4().hex}"

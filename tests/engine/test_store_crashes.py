@@ -32,6 +32,7 @@ import os, signal, sys
 from pathlib import Path
 import torch
 import engine.variant_store as vs
+import engine.versioned_dirs as vd
 from engine.components import AffineEraser
 
 root, point = Path(sys.argv[1]), sys.argv[2]
@@ -61,7 +62,7 @@ elif point == "before-rename":
         return real_rename(src, dst, *args, **kwargs)
     vs.os.rename = rename_or_die
 elif point == "after-rename":
-    vs.VariantStore._record = lambda self, name_dir, version: die()
+    vd.record_version = lambda name_dir, version: die()
 store.save("tiny", "crash", [eraser(1)], method="leace", hidden_size=8)
 print("the save survived", flush=True)
 """

@@ -41,6 +41,7 @@ def test_adaptive_ig_on_the_next_token_reaches_its_tolerance_and_says_so(runtime
     result = attribute(runtime, tolerance=0.01)
     target = result.targets[0]
     assert result.method == "integrated_gradients" and result.rule == "adaptive"
+    assert result.precision == "float32"
     assert len(result.attributions) == 1 and len(result.attributions[0]) == len(result.inputs)
     assert target.relative_error is not None and target.relative_error <= 0.01
     assert target.completeness_error == pytest.approx(
@@ -68,6 +69,7 @@ def test_shap_reports_its_base_value_and_local_accuracy(runtime: WorkerRuntime) 
     result = attribute(runtime, method="shap", max_evals=100, objective="prob")
     target = result.targets[0]
     assert target.base_value is not None and target.f_baseline is None
+    assert result.precision is None  # SHAP runs the served model as it is
     assert target.local_accuracy_error is not None and target.local_accuracy_error < 1e-6
     assert target.attribution_sum + target.base_value == pytest.approx(target.f_input, abs=1e-6)
 

@@ -7,6 +7,7 @@ from .attribute_request_aggregate import AttributeRequestAggregate
 from .attribute_request_baseline_type_0 import AttributeRequestBaselineType0
 from .attribute_request_method import AttributeRequestMethod
 from .attribute_request_objective import AttributeRequestObjective
+from .attribute_request_precision import AttributeRequestPrecision
 from .attribute_request_rule import AttributeRequestRule
 from .attributed_token import AttributedToken
 from .attribution_result import AttributionResult
@@ -138,6 +139,7 @@ __all__ = (
     "AttributeRequestBaselineType0",
     "AttributeRequestMethod",
     "AttributeRequestObjective",
+    "AttributeRequestPrecision",
     "AttributeRequestRule",
     "AttributionResult",
     "AttributionResultAggregate",

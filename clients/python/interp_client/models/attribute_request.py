@@ -10,6 +10,7 @@ from ..models.attribute_request_aggregate import AttributeRequestAggregate
 from ..models.attribute_request_baseline_type_0 import AttributeRequestBaselineType0
 from ..models.attribute_request_method import AttributeRequestMethod
 from ..models.attribute_request_objective import AttributeRequestObjective
+from ..models.attribute_request_precision import AttributeRequestPrecision
 from ..models.attribute_request_rule import AttributeRequestRule
 from ..types import UNSET, Unset
 
@@ -43,6 +44,12 @@ class AttributeRequest:
         n_steps (int | Unset): IG: steps of the fixed rules; initial intervals of `adaptive` are derived from it.
             Default: 50.
         objective (AttributeRequestObjective | Unset):  Default: AttributeRequestObjective.LOG_PROB.
+        precision (AttributeRequestPrecision | Unset): IG: arithmetic of the forward and backward passes. `float32`
+            evaluates a model served in bfloat16 or float16 with a float32 copy of its weights, made for the job (4 bytes
+            per parameter): in bfloat16 the gradients do not integrate to the change of the output (measured on
+            SmolLM2-135M: 1 of 6 prompts within 1 % completeness error, median 42 %, against 6 of 6). `model` keeps the
+            served dtype: less memory and faster, and the completeness figures show what it costs. Default:
+            AttributeRequestPrecision.FLOAT32.
         prompt (None | str | Unset):
         rule (AttributeRequestRule | Unset): IG quadrature. `adaptive` refines the intervals where the gradient
             disagrees with the exact forward change until the completeness tolerance or the budget. Default:
@@ -64,6 +71,7 @@ class AttributeRequest:
     model: None | str | Unset = UNSET
     n_steps: int | Unset = 50
     objective: AttributeRequestObjective | Unset = AttributeRequestObjective.LOG_PROB
+    precision: AttributeRequestPrecision | Unset = AttributeRequestPrecision.FLOAT32
     prompt: None | str | Unset = UNSET
     rule: AttributeRequestRule | Unset = AttributeRequestRule.ADAPTIVE
     seed: int | Unset = 0
@@ -126,6 +134,10 @@ class AttributeRequest:
         if not isinstance(self.objective, Unset):
             objective = self.objective.value
 
+        precision: str | Unset = UNSET
+        if not isinstance(self.precision, Unset):
+            precision = self.precision.value
+
         prompt: None | str | Unset
         if isinstance(self.prompt, Unset):
             prompt = UNSET
@@ -179,6 +191,8 @@ class AttributeRequest:
             field_dict["n_steps"] = n_steps
         if objective is not UNSET:
             field_dict["objective"] = objective
+        if precision is not UNSET:
+            field_dict["precision"] = precision
         if prompt is not UNSET:
             field_dict["prompt"] = prompt
         if rule is not UNSET:
@@ -284,6 +298,13 @@ class AttributeRequest:
         else:
             objective = AttributeRequestObjective(_objective)
 
+        _precision = d.pop("precision", UNSET)
+        precision: AttributeRequestPrecision | Unset
+        if isinstance(_precision, Unset):
+            precision = UNSET
+        else:
+            precision = AttributeRequestPrecision(_precision)
+
         def _parse_prompt(data: object) -> None | str | Unset:
             if data is None:
                 return data
@@ -351,6 +372,7 @@ class AttributeRequest:
             model=model,
             n_steps=n_steps,
             objective=objective,
+            precision=precision,
             prompt=prompt,
             rule=rule,
             seed=seed,

@@ -32,6 +32,7 @@ class AttributionResult:
         objective (AttributionResultObjective):
         targets (list[TargetAttribution]):
         baseline (None | str | Unset):
+        precision (None | str | Unset): IG: dtype of the arithmetic used (`float32`, `bfloat16`, ...).
         rule (None | str | Unset):
         variant (None | str | Unset): The variant version explained (`name@version`).
     """
@@ -45,6 +46,7 @@ class AttributionResult:
     objective: AttributionResultObjective
     targets: list[TargetAttribution]
     baseline: None | str | Unset = UNSET
+    precision: None | str | Unset = UNSET
     rule: None | str | Unset = UNSET
     variant: None | str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
@@ -82,6 +84,12 @@ class AttributionResult:
         else:
             baseline = self.baseline
 
+        precision: None | str | Unset
+        if isinstance(self.precision, Unset):
+            precision = UNSET
+        else:
+            precision = self.precision
+
         rule: None | str | Unset
         if isinstance(self.rule, Unset):
             rule = UNSET
@@ -110,6 +118,8 @@ class AttributionResult:
         )
         if baseline is not UNSET:
             field_dict["baseline"] = baseline
+        if precision is not UNSET:
+            field_dict["precision"] = precision
         if rule is not UNSET:
             field_dict["rule"] = rule
         if variant is not UNSET:
@@ -163,6 +173,15 @@ class AttributionResult:
 
         baseline = _parse_baseline(d.pop("baseline", UNSET))
 
+        def _parse_precision(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        precision = _parse_precision(d.pop("precision", UNSET))
+
         def _parse_rule(data: object) -> None | str | Unset:
             if data is None:
                 return data
@@ -191,6 +210,7 @@ class AttributionResult:
             objective=objective,
             targets=targets,
             baseline=baseline,
+            precision=precision,
             rule=rule,
             variant=variant,
         )
