@@ -130,6 +130,9 @@ def tiny_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "api_load_models": False,
         "device": "cpu",
         "dtype": "float32",
+        # A fake worker beats once, when the test registers it, and the app's reaper fails the jobs
+        # of workers whose beat expired: at the default 10 s a slow job on a loaded machine was failed.
+        "worker_heartbeat_ttl_seconds": 3600,
         **overrides,
     }
     return IsolatedSettings(**values)

@@ -8,14 +8,11 @@ from schemas.diagnosis import DiagnoseRequest
 from schemas.jobs import DiagnoseJob
 from service.deps import CallerDep, IdempotencyKey, StateDep, resolve_model
 from service.jobviews import accepted
-from service.problems import ProblemError, problem_responses
+from service.problems import problem_responses
+from service.request_checks import check_at_most, invalid
 from service.submit import submit_job
 
 router = APIRouter(tags=["debugging"])
-
-
-def invalid(detail: str, field: str) -> ProblemError:
-    return ProblemError(422, "Invalid request", detail, field=field)
 
 
 @router.post(
@@ -33,8 +30,7 @@ def diagnose(
 ) -> Response:
     name = resolve_model(state, body.model)
     settings = state.settings
-    if body.samples > settings.max_trace_samples:
-        raise invalid(f"samples is {body.samples}; the limit is {settings.max_trace_samples}", "samples")
+    check_at_most(body.samples, settings.max_trace_samples, "samples")
     if body.subject is not None and body.subject not in body.prompt:
         raise invalid("the subject must occur in the prompt", "subject")
     if name in state.registry:

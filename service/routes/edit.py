@@ -8,8 +8,8 @@ from schemas.editing import EditRequest
 from schemas.jobs import EditJob
 from service.deps import CallerDep, IdempotencyKey, StateDep, resolve_model
 from service.jobviews import accepted
-from service.problems import ProblemError, problem_responses
-from service.routes.erase import known_layers
+from service.problems import problem_responses
+from service.request_checks import LabelledTexts, check_count, check_layers_in_range, check_token_counts, invalid
 from service.state import AppState
 from service.submit import submit_job
 from service.variants import check_variant
@@ -17,36 +17,28 @@ from service.variants import check_variant
 router = APIRouter(tags=["editing"])
 
 
-def check_layers(state: AppState, model: str, body: EditRequest) -> None:
-    """422 for layers out of range or a ROME edit spread over several layers."""
+def check_edit_layers(state: AppState, model: str, body: EditRequest) -> None:
+    """422 for layers repeated, unordered, out of range, or a ROME edit spread over several layers."""
     layers = body.hyperparameters.layers
     if layers is None:
         return
     field = "hyperparameters.layers"
     if layers != sorted(set(layers)):
-        raise ProblemError(422, "Invalid request", f"layers must be distinct and ascending; got {layers}", field=field)
+        raise invalid(f"layers must be distinct and ascending; got {layers}", field)
     if body.method == "rome" and len(layers) != 1:
-        raise ProblemError(422, "Invalid request", f"ROME edits exactly one layer; got {len(layers)}", field=field)
-    n_layers = known_layers(state, model)
-    if n_layers is not None and (bad := [layer for layer in layers if layer >= n_layers]):
-        raise ProblemError(422, "Invalid request", f"layers {bad} are out of range: {model} has blocks "
-                           f"0..{n_layers - 1}", field=field)
+        raise invalid(f"ROME edits exactly one layer; got {len(layers)}", field)
+    check_layers_in_range(state, model, layers, field)
 
 
-def check_texts(state: AppState, model: str, body: EditRequest) -> None:
-    """422 naming the fact and field whose text is too long, or whose subject cannot be found."""
-    if model not in state.registry:
-        return  # the worker checks it: the API holds no tokenizer for this model
-    tokenizer, limit = state.registry.get(model).tokenizer, state.settings.max_prompt_tokens
+def fact_texts(body: EditRequest) -> LabelledTexts:
+    """Every text the edit job tokenizes, fact by fact, by field (``requests.0.prompt``)."""
+    texts: dict[str, tuple[str, str]] = {}
     for index, fact in enumerate(body.requests):
-        texts = {"prompt": fact.prompt.format(fact.subject), "target_new": fact.target_new}
-        texts |= {f"paraphrases.{i}": p for i, p in enumerate(fact.paraphrases)}
-        texts |= {f"neighborhood.{i}.prompt": n.prompt for i, n in enumerate(fact.neighborhood)}
-        for name, text in texts.items():
-            n_tokens = len(tokenizer(text, add_special_tokens=False)["input_ids"])
-            if not 0 < n_tokens <= limit:
-                raise ProblemError(422, "Invalid request", f"fact {index}: {name} has {n_tokens} tokens; 1 to "
-                                   f"{limit} are allowed", field=f"requests.{index}.{name}")
+        named = {"prompt": fact.prompt.format(fact.subject), "target_new": fact.target_new}
+        named |= {f"paraphrases.{i}": p for i, p in enumerate(fact.paraphrases)}
+        named |= {f"neighborhood.{i}.prompt": n.prompt for i, n in enumerate(fact.neighborhood)}
+        texts |= {f"requests.{index}.{name}": (f"fact {index}: {name}", text) for name, text in named.items()}
+    return texts
 
 
 @router.post(
@@ -66,12 +58,12 @@ def edit(
     settings = state.settings
     check_variant(state, caller, name, body.variant)
     limit = settings.max_rome_requests if body.method == "rome" else settings.max_edit_requests
-    if len(body.requests) > limit:
-        raise ProblemError(422, "Invalid request", f"{len(body.requests)} facts; {body.method} takes at most "
-                           f"{limit} per request" + (" (use memit for more)" if body.method == "rome" else ""),
-                           field="requests")
-    check_layers(state, name, body)
-    check_texts(state, name, body)
+    check_count(len(body.requests), limit, "requests", noun="facts",
+                rule=f"{body.method} takes at most {limit} per request"
+                + (" (use memit for more)" if body.method == "rome" else ""))
+    check_edit_layers(state, name, body)
+    # Counted bare: a target is encoded after its prompt, and a piece with no token of its own fails the job.
+    check_token_counts(state, name, fact_texts(body), minimum=1, add_special_tokens=False)
     record, created = submit_job(state, caller, kind="edit", model=name, payload=body.model_dump(mode="json"),
                                  idempotency_key=idempotency_key)
     return accepted(record, retry_after=settings.retry_after_seconds, replayed=not created)

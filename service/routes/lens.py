@@ -24,13 +24,10 @@ from schemas.lens import (
 )
 from service.deps import CallerDep, StateDep, resolve_model
 from service.problems import ProblemError, problem_responses
+from service.request_checks import check_at_most, check_count, invalid
 from service.variants import load_variant
 
 router = APIRouter(tags=["debugging"])
-
-
-def invalid(detail: str, field: str) -> ProblemError:
-    return ProblemError(422, "Invalid request", detail, field=field)
 
 
 def token_id(lm: LoadedModel, ref: TokenRef, field: str) -> int:
@@ -92,15 +89,12 @@ async def read_logit_lens(body: LogitLensRequest, state: StateDep, caller: Calle
     positions = list(range(len(ids))) if body.positions == "all" else body.positions
     if not positions:
         raise invalid("give at least one position", "positions")
-    if len(positions) > settings.max_lens_positions:
-        raise invalid(f"{len(positions)} positions; the limit is {settings.max_lens_positions} (the prompt has "
-                      f"{len(ids)} tokens)", "positions")
+    check_count(len(positions), settings.max_lens_positions, "positions",
+                rule=f"the limit is {settings.max_lens_positions} (the prompt has {len(ids)} tokens)")
     if bad := [p for p in positions if not -len(ids) <= p < len(ids)]:
         raise invalid(f"positions {bad} are outside the prompt's {len(ids)} tokens", "positions")
-    if body.top_k > settings.max_lens_top_k:
-        raise invalid(f"top_k is {body.top_k}; the limit is {settings.max_lens_top_k}", "top_k")
-    if len(body.targets) > settings.max_lens_targets:
-        raise invalid(f"{len(body.targets)} targets; the limit is {settings.max_lens_targets}", "targets")
+    check_at_most(body.top_k, settings.max_lens_top_k, "top_k")
+    check_count(len(body.targets), settings.max_lens_targets, "targets")
     targets = resolve_targets(lm, body.targets)
     variant = load_variant(state, caller, lm, body.variant)
     runtime = state.registry.runtime(name)

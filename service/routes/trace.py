@@ -10,15 +10,12 @@ from schemas.settings import Settings
 from schemas.tracing import TraceRequest
 from service.deps import CallerDep, IdempotencyKey, StateDep, resolve_model
 from service.jobviews import accepted
-from service.problems import ProblemError, problem_responses
+from service.problems import problem_responses
+from service.request_checks import check_at_most, invalid
 from service.routes.lens import token_id
 from service.submit import submit_job
 
 router = APIRouter(tags=["debugging"])
-
-
-def invalid(detail: str, field: str) -> ProblemError:
-    return ProblemError(422, "Invalid request", detail, field=field)
 
 
 def check_grid_request(settings: Settings, body: TraceRequest, *, n_tokens: int, n_layers: int | None,
@@ -26,8 +23,7 @@ def check_grid_request(settings: Settings, body: TraceRequest, *, n_tokens: int,
     """Refuse, with the field, a grid the job would only fail on (sizes, ranges, the window)."""
     if n_tokens > settings.max_trace_tokens:
         raise invalid(f"the prompt has {n_tokens} tokens; traces allow {settings.max_trace_tokens}", "prompt")
-    if samples > settings.max_trace_samples:
-        raise invalid(f"samples is {samples}; the limit is {settings.max_trace_samples}", "samples")
+    check_at_most(samples, settings.max_trace_samples, "samples")
     if body.tokens is not None and (bad := [t for t in body.tokens if not -n_tokens <= t < n_tokens]):
         raise invalid(f"tokens {bad} are outside the prompt's {n_tokens} tokens", "tokens")
     if n_layers is None:
@@ -79,8 +75,7 @@ def trace(
         raise invalid("causal_trace corrupts the subject: give `subject`", "subject")
     if body.method == "activation_patching" and body.corrupted_prompt is None:
         raise invalid("activation_patching runs a corrupted prompt: give `corrupted_prompt`", "corrupted_prompt")
-    if body.samples > state.settings.max_trace_samples:
-        raise invalid(f"samples is {body.samples}; the limit is {state.settings.max_trace_samples}", "samples")
+    check_at_most(body.samples, state.settings.max_trace_samples, "samples")
     if name in state.registry:
         check_resident(state.registry.get(name), state.settings, body)
     record, created = submit_job(state, caller, kind="trace", model=name, payload=body.model_dump(mode="json"),

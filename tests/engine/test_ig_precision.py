@@ -29,6 +29,10 @@ def explain(lm: LoadedModel, **kwargs: object) -> IGResult:
                                 rule="riemann_trapezoid", n_steps=64, **kwargs)  # type: ignore[arg-type]
 
 
+def hook_counts(model: torch.nn.Module) -> list[tuple[int, int]]:
+    return [(len(m._forward_hooks), len(m._forward_pre_hooks)) for m in model.modules()]
+
+
 @pytest.fixture(params=list(MODELS))
 def lm(request: pytest.FixtureRequest) -> LoadedModel:
     return MODELS[request.param]()
@@ -48,11 +52,12 @@ def test_a_bfloat16_model_is_explained_in_float32_exactly_as_its_weights_upcast(
 def test_explaining_leaves_the_resident_model_in_its_own_dtype_without_hooks(lm: LoadedModel) -> None:
     served = stored_in(lm, torch.bfloat16)
     before = {name: p.clone() for name, p in served.model.named_parameters()}
+    hooks_before = hook_counts(served.model)  # other tests' runtimes may have left theirs on the shared model
     explain(served)
     for name, p in served.model.named_parameters():
         assert p.dtype == torch.bfloat16, name
         assert torch.equal(p, before[name]), name
-    assert not any(m._forward_hooks or m._forward_pre_hooks for m in served.model.modules())
+    assert hook_counts(served.model) == hooks_before
 
 
 def test_the_model_dtype_can_be_asked_for_and_is_reported(lm: LoadedModel) -> None:
