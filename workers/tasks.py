@@ -8,12 +8,14 @@ reach the resident models without module globals.
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import time
 import traceback
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from redis.exceptions import RedisError
 from rq import get_current_job
 from rq.timeouts import JobTimeoutException
@@ -44,6 +46,20 @@ Task = Callable[[WorkerRuntime, JobContext, str, dict[str, Any]], dict[str, Any]
 
 TASKS: dict[str, Task] = {"score": run_score, "steering_vector": run_extract_vector, "attribute": run_attribute,
                         "erase": run_erase, "edit": run_edit, "trace": run_trace, "diagnose": run_diagnose}
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` says the device ran out of memory (CUDA's error, or the CPU allocator's)."""
+    if isinstance(exc, torch.OutOfMemoryError | MemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)
+
+
+def release_memory() -> None:
+    """Give back what a failed job's tensors held, so the worker serves the next job with all of it."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def problem(title: str, status: int, detail: str, kind: str) -> dict[str, Any]:
@@ -122,6 +138,15 @@ def _run(runtime: WorkerRuntime, job_id: str, kind: str, payload: dict[str, Any]
         end(JobStatus.failed, error=error)
         return
     except Exception as exc:
+        if out_of_memory(exc):
+            # The request asked for more than this worker holds; the worker itself is fine.
+            log.warning("job %s ran out of memory: %s", job_id, exc)
+            release_memory()
+            end(JobStatus.failed, error=problem(
+                "Out of memory", 507, f"the job needed more memory than the worker has ({type(exc).__name__}); ask "
+                "for less: a smaller internal_batch_size or batch_size, fewer texts or targets, or, for Integrated "
+                "Gradients on a bfloat16 worker, precision: model (no float32 copy of the weights)", "out-of-memory"))
+            return
         log.exception("job %s failed", job_id)
         end(JobStatus.failed, error={
             **problem("Job failed", 500, f"{type(exc).__name__}: {exc}", "job-failed"),

@@ -171,6 +171,25 @@ def test_an_exception_in_the_task_fails_the_job_and_propagates(
     assert job_id not in runtime.store.redis.smembers(RUNNING_SET)
 
 
+@pytest.mark.parametrize("error", [torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 28.00 GiB"),
+                                   RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't "
+                                                "allocate memory: you tried to allocate 30064771072 bytes.")])
+def test_running_out_of_memory_fails_the_job_with_advice_and_keeps_the_worker_serving(
+    runtime: WorkerRuntime, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    def greedy(*args: Any) -> dict[str, Any]:
+        raise error
+
+    monkeypatch.setitem(workers.tasks.TASKS, "score", greedy)
+    job_id, payload = score_job(runtime)
+    run_job(runtime, job_id, "score", payload)  # does not raise: the worker goes on to the next job
+    record = runtime.store.get(job_id)
+    assert record is not None and record.status is JobStatus.failed and record.error is not None
+    assert record.error["type"] == "urn:interp:problem:out-of-memory" and record.error["status"] == 507
+    assert "internal_batch_size" in record.error["detail"] and "precision: model" in record.error["detail"]
+    assert job_id not in runtime.store.redis.smembers(RUNNING_SET)
+
+
 def test_an_invalid_payload_fails_the_job_as_the_clients_mistake(runtime: WorkerRuntime) -> None:
     job_id = queued_job(runtime.store)
     run_job(runtime, job_id, "score", {"texts": []})  # refused values are a 422, not a worker crash
