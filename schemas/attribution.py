@@ -63,11 +63,9 @@ class AttributeRequest(BaseModel):
     internal_batch_size: int | None = Field(default=None, ge=1, le=1024, description="IG: alphas per forward "
                                             "pass; automatic under a memory budget when omitted.")
     precision: Literal["float32", "model"] = Field(
-        default="float32", description="IG: arithmetic of the forward and backward passes. `float32` evaluates "
-        "a model served in bfloat16 or float16 with a float32 copy of its weights, made for the job (4 bytes "
-        "per parameter): in bfloat16 the gradients do not integrate to the change of the output (measured on "
-        "SmolLM2-135M: 1 of 6 prompts within 1 % completeness error, median 42 %, against 6 of 6). `model` keeps "
-        "the served dtype: less memory and faster, and the completeness figures show what it costs.")
+        default="float32", description="IG: arithmetic of the passes. `float32` computes a model served in "
+        "bfloat16/float16 with a float32 copy of its weights for the job (in bfloat16 the gradients do not add "
+        "up to the output's change); `model` keeps the served dtype.")
     # SHAP
     max_evals: int = Field(default=500, ge=10, le=20000, description="SHAP: model evaluations.")
     seed: int = Field(default=0, ge=0, description="SHAP: seed of the explainer.")

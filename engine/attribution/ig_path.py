@@ -34,9 +34,8 @@ from typing import Literal
 import torch
 
 from engine.attribution.compute_weights import ComputeWeights
+from engine.attribution.inputs import Objective, target_objective
 from engine.loading import LoadedModel
-
-Objective = Literal["logit", "log_prob", "prob"]
 
 #: Activation memory one chunk may take when the caller does not fix the batch size.
 ACTIVATION_BUDGET_BYTES = 256 * 2**20
@@ -98,14 +97,7 @@ class IntegrationPath:
         embeds = (self.x + (a - 1.0) * self.delta).to(self.dtype).requires_grad_(True)  # [A, seq, hidden]
         hidden = self.weights.call(self.base, inputs_embeds=embeds, use_cache=False).last_hidden_state
         logits = self.weights.call(self.head, hidden[:, self.positions]).float()  # [A, T, vocab], float32 at least
-        index = self.targets[None, :, None].expand(len(alphas), -1, 1)
-        log_probs = torch.log_softmax(logits, dim=-1).gather(-1, index)[..., 0]  # [A, T]
-        if self.objective == "logit":
-            values = logits.gather(-1, index)[..., 0]
-        elif self.objective == "log_prob":
-            values = log_probs
-        else:
-            values = log_probs.exp()
+        values, log_probs = target_objective(logits, self.targets, self.objective)  # [A, T] each
         n_targets = values.shape[1]
         contributions = []
         for t in range(n_targets):

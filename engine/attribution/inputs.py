@@ -3,8 +3,9 @@
 A chat prompt is rendered through the model's chat template and tokenised with character
 offsets; only tokens inside a message's content are attributable, template and role tokens are
 not. Targets are the next token (top prediction or given), a given continuation, or greedily
-generated tokens. Word aggregation sums token attributions per word, which keeps each target's
-sum, and so its completeness, unchanged.
+generated tokens. The objective of a target (logit, log-probability or probability) is read from
+logits one way for both methods (`target_objective`). Word aggregation sums token attributions
+per word, which keeps each target's sum, and so its completeness, unchanged.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from transformers import PreTrainedTokenizerBase
 from engine.generation import SamplingParams, generate
 from engine.loading import LoadedModel
 from engine.prompts import EmptyPromptError, PromptTooLongError, decode
+
+Objective = Literal["logit", "log_prob", "prob"]
+OBJECTIVES: tuple[Objective, ...] = ("logit", "log_prob", "prob")
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,26 @@ def prepare_input(
     if not any(attributable):
         raise ValueError("the prompt has no attributable token")
     return AttributionInput(text=text, input_ids=ids, offsets=offsets, attributable=attributable)
+
+
+def target_objective(logits: torch.Tensor, targets: torch.Tensor,
+                     objective: Objective) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's objective for each target, and the target's log-probability beside it.
+
+    Args:
+        logits: ``[rows, n_targets, vocab]`` float32 at least, at the targets' positions.
+        targets: ``[n_targets]`` target token ids.
+        objective: what is explained.
+
+    Returns:
+        ``(objective, log_prob)``, each ``[rows, n_targets]``; differentiable. ``logsumexp`` rather
+        than a full ``log_softmax``: no second vocabulary-sized tensor per row.
+    """
+    target_logit = logits.gather(-1, targets.expand(logits.shape[0], -1)[..., None])[..., 0]
+    log_prob = target_logit - torch.logsumexp(logits, dim=-1)
+    if objective == "logit":
+        return target_logit, log_prob
+    return (log_prob if objective == "log_prob" else log_prob.exp()), log_prob
 
 
 def uses_rmsnorm(lm: LoadedModel) -> bool:

@@ -19,7 +19,8 @@ from typing import Literal
 
 import torch
 
-from engine.attribution.ig_path import Evaluated, IntegrationPath, Objective, auto_batch_size
+from engine.attribution.ig_path import Evaluated, IntegrationPath, auto_batch_size
+from engine.attribution.inputs import Objective, uses_rmsnorm
 from engine.attribution.quadrature import (
     AdaptiveBisection,
     FixedRule,
@@ -79,10 +80,6 @@ class IGResult:
         error = (self.attributions.sum(-1) - (self.f_input - self.f_baseline)).abs()
         return error / relative_scale(self.f_input, self.f_baseline)
 
-
-def uses_rms_norm(lm: LoadedModel) -> bool:
-    """Whether any norm in the model is an RMSNorm (by class name: every family names it so)."""
-    return any("RMSNorm" in type(module).__name__ for module in lm.model.modules())
 
 def integrated_gradients(
     lm: LoadedModel,
@@ -175,7 +172,7 @@ def _validate(lm: LoadedModel, input_ids: list[int], target_ids: list[int], attr
     if internal_batch_size is not None and internal_batch_size < 1:
         raise ValueError("internal_batch_size must be at least 1")
     if baseline == "zero":
-        if uses_rms_norm(lm):
+        if uses_rmsnorm(lm):
             raise BaselineError(
                 "the zero baseline is undefined on this model: it uses RMSNorm, which divides by the root mean "
                 "square of its input, and for the zero vector that is 0/0 (NaN, or a near-jump where the norm's "

@@ -13,17 +13,14 @@ asked for twice are answered without the model.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Literal
 
 import numpy as np
 import torch
 
+from engine.attribution.inputs import Objective, target_objective
 from engine.attribution.prefix_store import PrefixStore
 from engine.attribution.shared_prefix import forward_shared_prefixes
 from engine.loading import LoadedModel
-
-Objective = Literal["logit", "log_prob", "prob"]
-OBJECTIVES: tuple[Objective, ...] = ("logit", "log_prob", "prob")
 
 #: Called after each model batch with (masked inputs evaluated, expected total); may raise to stop the work.
 BatchCallback = Callable[[int, int], None]
@@ -130,8 +127,6 @@ class MaskedObjective:
         # The head on a contiguous 2-D input: a sliced 3-D one made torch fall back to a batched
         # matmul against the weight expanded per row (measured 9x slower on CPU).
         logits = self.head(hidden.reshape(rows * n_targets, -1)).float().reshape(rows, n_targets, -1)
-        target_logit = logits.gather(-1, self.targets.expand(rows, -1)[..., None])[..., 0]
-        log_prob = target_logit - torch.logsumexp(logits, dim=-1)
-        objective = {"logit": target_logit, "log_prob": log_prob, "prob": log_prob.exp()}[self.objective]
+        objective, log_prob = target_objective(logits, self.targets, self.objective)
         both = torch.stack([objective, log_prob]).cpu().double().numpy()  # [2, rows, n_targets]: all that leaves
         return both[0], both[1]

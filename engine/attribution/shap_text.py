@@ -48,7 +48,8 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from engine.attribution.masked_objective import OBJECTIVES, BatchCallback, MaskedObjective, Objective
+from engine.attribution.inputs import OBJECTIVES, Objective
+from engine.attribution.masked_objective import BatchCallback, MaskedObjective
 from engine.attribution.partition_plan import partition_masks
 from engine.attribution.shared_prefix import auto_rows
 from engine.loading import LoadedModel

@@ -44,12 +44,9 @@ class AttributeRequest:
         n_steps (int | Unset): IG: steps of the fixed rules; initial intervals of `adaptive` are derived from it.
             Default: 50.
         objective (AttributeRequestObjective | Unset):  Default: AttributeRequestObjective.LOG_PROB.
-        precision (AttributeRequestPrecision | Unset): IG: arithmetic of the forward and backward passes. `float32`
-            evaluates a model served in bfloat16 or float16 with a float32 copy of its weights, made for the job (4 bytes
-            per parameter): in bfloat16 the gradients do not integrate to the change of the output (measured on
-            SmolLM2-135M: 1 of 6 prompts within 1 % completeness error, median 42 %, against 6 of 6). `model` keeps the
-            served dtype: less memory and faster, and the completeness figures show what it costs. Default:
-            AttributeRequestPrecision.FLOAT32.
+        precision (AttributeRequestPrecision | Unset): IG: arithmetic of the passes. `float32` computes a model served
+            in bfloat16/float16 with a float32 copy of its weights for the job (in bfloat16 the gradients do not add up to
+            the output's change); `model` keeps the served dtype. Default: AttributeRequestPrecision.FLOAT32.
         prompt (None | str | Unset):
         rule (AttributeRequestRule | Unset): IG quadrature. `adaptive` refines the intervals where the gradient
             disagrees with the exact forward change until the completeness tolerance or the budget. Default:
