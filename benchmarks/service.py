@@ -5,7 +5,7 @@ Run (from the repository root, in the virtualenv; needs ``wrk``: ``apt-get insta
     python -m benchmarks.service [--clients 32] [--rate 10] [--seconds 10] [--no-fail]
     python -m benchmarks.service --url http://127.0.0.1:8000 --redis-url redis://127.0.0.1:6379/0
 
-Without ``--url`` it starts ``python -m service.stack`` on a free port (Redis data in a temporary
+Without ``--url`` it starts ``python -m launcher`` on a free port (Redis data in a temporary
 ``INTERP_DATA_DIR``, the model cache shared), waits for ``/readyz`` and always stops it.
 
 Load comes from ``wrk`` (C, so the load generator does not steal the CPU the service is measured
@@ -43,7 +43,7 @@ from pathlib import Path
 import httpx
 from redis import Redis
 
-from service.stack import free_port
+from launcher.stack import free_port
 
 TARGETS_MS = {"enqueue": 10.0, "status": 5.0}
 TEXT = "The quick brown fox jumps over the lazy dog."
@@ -226,7 +226,7 @@ def main() -> int:
         log = workdir / "stack.log"
         signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM too stops the stack
         with log.open("wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "service.stack"], stdout=out, stderr=subprocess.STDOUT,
+            proc = subprocess.Popen([sys.executable, "-m", "launcher"], stdout=out, stderr=subprocess.STDOUT,
                                     env=env, start_new_session=True)
         url = f"http://127.0.0.1:{port}"
         try:

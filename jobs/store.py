@@ -19,8 +19,8 @@ from redis import Redis
 from redis.exceptions import ResponseError
 from rq import Queue
 
+from config.settings import DEFAULT_TENANT
 from schemas.jobs import JobStatus
-from schemas.settings import DEFAULT_TENANT
 
 JOB_PREFIX = "interp:job:"
 RUNNING_SET = "interp:jobs:running"

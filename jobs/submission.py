@@ -17,9 +17,9 @@ from redis import Redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+from config.settings import DEFAULT_TENANT
 from jobs.quota import ACTIVE_PREFIX, JobQuota
 from jobs.store import STATS_KEY, JobRecord, JobStore, new_job_id
-from schemas.settings import DEFAULT_TENANT
 
 TASK_PATH = "workers.tasks.run_job"
 IDEMPOTENCY_PREFIX = "interp:idem:"

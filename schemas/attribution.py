@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StrictInt, StrictStr, model_validator
 
 from schemas.generation import ChatMessage
-from schemas.models import VARIANT_REF_PATTERN
+from schemas.names import REF_PATTERN
 
 
 class NextTokenTarget(BaseModel):
@@ -40,7 +40,7 @@ class AttributeRequest(BaseModel):
     """How much did each input token contribute to the output?"""
 
     model: str | None = Field(default=None, description="Model name; the default model when omitted.")
-    variant: str | None = Field(default=None, pattern=VARIANT_REF_PATTERN, description="Run on this model variant "
+    variant: str | None = Field(default=None, pattern=REF_PATTERN, description="Run on this model variant "
                                 "(`name` or `name@version`, see `/models/{model}/variants`); the base model "
                                 "when omitted.")
     prompt: str | None = Field(default=None, min_length=1)

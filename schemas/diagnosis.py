@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from schemas.attribution import AttributionResult
 from schemas.lens import LensToken, TokenInfo
+from schemas.names import NAME_PATTERN
 from schemas.tracing import ALL_KINDS, SiteKind, SubjectSpan, TraceResult
 
 
@@ -29,7 +30,7 @@ class DiagnoseRequest(BaseModel):
     attribution_evaluations: int = Field(default=128, ge=4, le=8192, description="Budget of the Integrated "
                                          "Gradients run (adaptive rule).")
     top_k: int = Field(default=5, ge=1, le=50, description="Predictions listed.")
-    variant_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+    variant_name: str | None = Field(default=None, pattern=NAME_PATTERN,
                                      description="Name of the variant the suggested edit creates.")
 
     model_config = {"json_schema_extra": {"examples": [

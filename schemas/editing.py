@@ -6,7 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from schemas.models import VARIANT_NAME_PATTERN, VARIANT_REF_PATTERN, VariantInfo
+from schemas.models import VariantInfo
+from schemas.names import NAME_PATTERN, REF_PATTERN
 
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
 
@@ -83,10 +84,10 @@ class EditRequest(BaseModel):
     """Write facts into the model's weights as a low-rank delta; the result is a new variant version."""
 
     model: str | None = Field(default=None, description="Model name; the default model when omitted.")
-    variant: str | None = Field(default=None, pattern=VARIANT_REF_PATTERN, description="Parent variant (`name` or "
+    variant: str | None = Field(default=None, pattern=REF_PATTERN, description="Parent variant (`name` or "
                                 "`name@version`): the edit is computed on it and keeps its components first. "
                                 "The base model when omitted.")
-    name: str = Field(pattern=VARIANT_NAME_PATTERN, description="The result is stored as the next version of this "
+    name: str = Field(pattern=NAME_PATTERN, description="The result is stored as the next version of this "
                       "variant name.")
     method: Literal["rome", "memit"] = Field(default="rome", description="`rome`: one rank-one update per fact, "
                                              "applied in order; `memit`: every fact in one batch update spread "

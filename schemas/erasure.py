@@ -6,7 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from schemas.models import VARIANT_NAME_PATTERN, VARIANT_REF_PATTERN, VariantInfo
+from schemas.models import VariantInfo
+from schemas.names import NAME_PATTERN, REF_PATTERN
 
 Label = Annotated[str, Field(min_length=1, max_length=64)] | int
 
@@ -20,10 +21,10 @@ class EraseRequest(BaseModel):
     """Erase a concept (binary or k classes) so that no linear classifier can recover it."""
 
     model: str | None = Field(default=None, description="Model name; the default model when omitted.")
-    variant: str | None = Field(default=None, pattern=VARIANT_REF_PATTERN, description="Start from this variant "
+    variant: str | None = Field(default=None, pattern=REF_PATTERN, description="Start from this variant "
                                 "(`name` or `name@version`): activations are read from it and the result "
                                 "keeps its components first. The base model when omitted.")
-    name: str = Field(pattern=VARIANT_NAME_PATTERN, description="The result is stored as the next version of this "
+    name: str = Field(pattern=NAME_PATTERN, description="The result is stored as the next version of this "
                       "variant name.")
     examples: list[LabelledText] = Field(description="Labelled texts, at least two classes. k-class labels are "
                                          "one-hot encoded for the fitter.")

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from schemas.models import VARIANT_REF_PATTERN
+from schemas.names import REF_PATTERN
 
 
 class ChatMessage(BaseModel):
@@ -17,7 +17,7 @@ class ChatMessage(BaseModel):
 class SteeringSpec(BaseModel):
     """Add a control vector to the residual stream while generating."""
 
-    vector: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(@[1-9][0-9]{0,8})?$",
+    vector: str | None = Field(default=None, pattern=REF_PATTERN,
                                description="A stored vector: `name` (latest version) or `name@version`.")
     values: list[float] | None = Field(default=None, min_length=1,
                                        description="An inline vector of the model's hidden size.")
@@ -40,7 +40,7 @@ class GenerateRequest(BaseModel):
     """Generate a continuation of a prompt, or a reply to chat messages."""
 
     model: str | None = Field(default=None, description="Model name; the default model when omitted.")
-    variant: str | None = Field(default=None, pattern=VARIANT_REF_PATTERN, description="Run on this model variant "
+    variant: str | None = Field(default=None, pattern=REF_PATTERN, description="Run on this model variant "
                                 "(`name` or `name@version`, see `/models/{model}/variants`); the base model "
                                 "when omitted. Steering and `compare` act on the variant.")
     prompt: str | None = Field(default=None, min_length=1, description="Raw text to continue.")

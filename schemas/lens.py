@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, StrictInt, StrictStr, model_validator
 
 from schemas.generation import ChatMessage
+from schemas.names import REF_PATTERN
 
 # Strict: lax parsing would take `false` for token id 0 and `"5"` for a text (found by fuzzing).
 TokenRef = StrictStr | StrictInt
@@ -16,7 +17,7 @@ class LogitLensRequest(BaseModel):
     """What would the model predict if it stopped after each block?"""
 
     model: str | None = Field(default=None, description="Model name; the default model when omitted.")
-    variant: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(@[1-9][0-9]{0,8})?$",
+    variant: str | None = Field(default=None, pattern=REF_PATTERN,
                                 description="Read a stored variant of the model: `name` or `name@version`.")
     prompt: str | None = Field(default=None, min_length=1)
     messages: list[ChatMessage] | None = Field(default=None, min_length=1,

@@ -6,10 +6,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-VARIANT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-#: ``name`` (the latest version) or ``name@version``, versions counting from 1.
-VARIANT_REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}(@[1-9][0-9]{0,8})?$"
-
 
 class VariantInfo(BaseModel):
     """One stored variant version: the base model plus an ordered list of components."""

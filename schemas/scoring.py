@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from schemas.models import VARIANT_REF_PATTERN
+from schemas.names import REF_PATTERN
 
 NonEmptyText = Annotated[str, Field(min_length=1)]
 
@@ -15,7 +15,7 @@ class ScoreRequest(BaseModel):
     """Score texts under a model: a batched forward pass run as a job."""
 
     model: str | None = Field(default=None, description="Model name; the default model when omitted.")
-    variant: str | None = Field(default=None, pattern=VARIANT_REF_PATTERN, description="Run on this model variant "
+    variant: str | None = Field(default=None, pattern=REF_PATTERN, description="Run on this model variant "
                                 "(`name` or `name@version`, see `/models/{model}/variants`); the base model "
                                 "when omitted.")
     texts: list[NonEmptyText] = Field(min_length=1, description="Texts to score.")

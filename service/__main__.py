@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uvicorn
 
-from schemas.logs import configure_logging
-from schemas.settings import Settings
+from config.logs import configure_logging
+from config.settings import Settings
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from schemas.settings import DEFAULT_TENANT
+from config.settings import DEFAULT_TENANT
 
 API_KEY_HEADER = "X-API-Key"
 API_KEY_SCHEME = "ApiKey"

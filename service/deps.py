@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Header, Request, Security
 from fastapi.security import APIKeyHeader
 
-from schemas.logs import update_context
-from schemas.settings import STORE_NAME, Settings
+from config.logs import update_context
+from config.settings import STORE_NAME, Settings
 from service.auth import API_KEY_HEADER, API_KEY_SCHEME, Caller
 from service.problems import ProblemError
 from service.rate_limit import retry_after

@@ -1,7 +1,7 @@
 """The FastAPI application: `create_app` wires settings, resources, routes and error mapping.
 
 Run it with ``python -m service`` (uvicorn) or as part of the whole stack with
-``python -m service.stack``.
+``python -m launcher``.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from fastapi.routing import APIRoute
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
+from config.settings import Settings
 from engine.registry import ModelRegistry
-from schemas.settings import Settings
 from service.auth import optional_key_security
 from service.batcher import GenerationBatcher
 from service.deps import get_caller

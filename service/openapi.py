@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from schemas.settings import Settings
+from config.settings import Settings
 from service.main import create_app
 
 

@@ -13,6 +13,7 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from config.settings import Settings
 from engine.registry import ModelRegistry
 from engine.steering.vector_store import VectorStore
 from engine.variant_store import VariantStore
@@ -20,7 +21,6 @@ from jobs.directory import WorkerDirectory
 from jobs.reader import AsyncJobReader
 from jobs.store import JobStore
 from jobs.submission import JobSubmitter
-from schemas.settings import Settings
 from service.auth import KeyRing
 from service.batcher import GenerationBatcher
 from service.metrics import Metrics

@@ -27,7 +27,7 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from schemas.logs import log_context
+from config.logs import log_context
 
 log = logging.getLogger("service.access")
 

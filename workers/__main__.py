@@ -18,11 +18,11 @@ import torch
 from redis import Redis
 from redis.exceptions import RedisError
 
+from config.logs import configure_logging
+from config.settings import Settings
 from engine.registry import ModelRegistry
 from jobs.directory import WorkerDirectory
 from jobs.store import JobStore
-from schemas.logs import configure_logging
-from schemas.settings import Settings
 from workers.runtime import WorkerRuntime
 from workers.worker import ModelWorker
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from redis.exceptions import RedisError
 from rq.job import Job
 
+from config.settings import DEFAULT_TENANT
 from jobs.store import JobStore
-from schemas.settings import DEFAULT_TENANT
 
 log = logging.getLogger(__name__)
 

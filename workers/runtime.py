@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from config.settings import Settings
 from engine.registry import ModelRegistry
 from jobs.store import JobStore
-from schemas.settings import Settings
 
 
 @dataclass

@@ -20,13 +20,13 @@ from redis.exceptions import RedisError
 from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
+from config.logs import log_context, update_context
+from config.settings import DEFAULT_TENANT
 from engine.registry import UnknownModelError
 from engine.store_integrity import CorruptEntryError
 from engine.variant_store import VariantNotFoundError
 from jobs.store import JobStore
 from schemas.jobs import JobStatus
-from schemas.logs import log_context, update_context
-from schemas.settings import DEFAULT_TENANT
 from workers.attribution import run_attribute
 from workers.context import JobCanceledError, JobContext
 from workers.diagnosis import run_diagnose

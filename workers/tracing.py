@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from config.settings import Settings
 from engine.attribution.inputs import resolve_next_token
 from engine.loading import LoadedModel
 from engine.prompts import decode
@@ -13,7 +14,6 @@ from engine.tracing.causal_trace import CausalTrace, causal_trace, embedding_std
 from engine.tracing.grid import TraceGrid
 from engine.tracing.patching import ChunkCallback
 from schemas.lens import TokenInfo
-from schemas.settings import Settings
 from schemas.tracing import SubjectSpan, TraceGridView, TraceRequest, TraceResult
 from workers.context import JobContext
 from workers.runtime import WorkerRuntime

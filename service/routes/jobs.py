@@ -9,13 +9,14 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from schemas.jobs import Job, JobStatus
+from schemas.names import JOB_ID_PATTERN
 from service.deps import CallerDep, StateDep
 from service.jobviews import job_response, visible
 from service.problems import ProblemError, problem_responses
 
 router = APIRouter(tags=["jobs"])
 
-JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="The job id from the 202 response.")]
+JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, description="The job id from the 202 response.")]
 
 
 def _not_found(job_id: str) -> ProblemError:

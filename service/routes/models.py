@@ -13,7 +13,6 @@ from fastapi import APIRouter, Path
 from engine.store_integrity import CorruptEntryError
 from engine.variant_store import VariantNotFoundError
 from schemas.models import (
-    VARIANT_REF_PATTERN,
     ModelInfo,
     ModelList,
     VariantDeletion,
@@ -21,6 +20,7 @@ from schemas.models import (
     VariantInfo,
     VariantList,
 )
+from schemas.names import REF_PATTERN
 from service.deps import CallerDep, StateDep, resolve_model
 from service.problems import ProblemError, problem_responses
 from service.variants import corrupt_variant, unknown_variant
@@ -28,7 +28,7 @@ from service.variants import corrupt_variant, unknown_variant
 router = APIRouter(tags=["models"])
 
 ModelName = Annotated[str, Path(description="A served model's name.")]
-VariantRef = Annotated[str, Path(pattern=VARIANT_REF_PATTERN, description="`name` (latest version) or `name@version`.")]
+VariantRef = Annotated[str, Path(pattern=REF_PATTERN, description="`name` (latest version) or `name@version`.")]
 
 
 @router.get("/models", response_model=ModelList, summary="List the served models and their variants",

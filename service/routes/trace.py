@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from config.settings import Settings
 from engine.loading import LoadedModel
 from schemas.jobs import TraceJob
-from schemas.settings import Settings
 from schemas.tracing import TraceRequest
 from service.deps import CallerDep, IdempotencyKey, StateDep, resolve_model
 from service.jobviews import accepted

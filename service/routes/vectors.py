@@ -14,7 +14,8 @@ from engine.steering.extraction import extract_vector
 from engine.steering.vector_store import VectorNotFoundError
 from engine.store_integrity import CorruptEntryError
 from schemas.jobs import VectorJob
-from schemas.steering import REF_PATTERN, ExtractVectorRequest, VectorDeletion, VectorInfo, VectorList
+from schemas.names import REF_PATTERN
+from schemas.steering import ExtractVectorRequest, VectorDeletion, VectorInfo, VectorList
 from service.deps import CallerDep, IdempotencyKey, StateDep, resolve_model
 from service.jobviews import accepted
 from service.problems import ProblemError, problem_responses

@@ -31,14 +31,14 @@ from starlette.concurrency import run_in_threadpool
 
 from schemas.attribution import AttributedToken, AttributionResult, TargetAttribution
 from schemas.jobs import JobStatus
+from schemas.names import JOB_ID_PATTERN
 from service.deps import CallerDep, StateDep
 from service.jobviews import visible
 from service.problems import ProblemError, problem_responses
 
 router = APIRouter(tags=["jobs"])
 
-# The same pattern as `service.routes.jobs.JobId`.
-JobId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="The job id from the 202 response.")]
+JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, description="The job id from the 202 response.")]
 
 POSITIVE = (214, 39, 40)  # red: the token raised the objective
 NEGATIVE = (31, 119, 180)  # blue: the token lowered it

@@ -37,7 +37,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     data_dir: Path = tmp_path_factory.mktemp("stack-data")
     port = free_port()
     env = base_env(data_dir, INTERP_PORT=str(port))
-    launcher = python_module("service.stack", env)
+    launcher = python_module("launcher", env)
     try:
         url = launcher.wait_for_line(r"embedded Redis at (redis://\S+)", 30).group(1)
         base_url = f"http://127.0.0.1:{port}"

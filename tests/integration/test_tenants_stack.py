@@ -54,7 +54,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     port = free_port()
     env = base_env(data_dir, INTERP_PORT=str(port), INTERP_API_KEYS=f"{KEY_A}:team-a,{KEY_B}:team-b",
                    INTERP_RATE_LIMIT_PER_SECOND="50", INTERP_MAX_ACTIVE_JOBS_PER_TENANT="4")
-    launcher = python_module("service.stack", env)
+    launcher = python_module("launcher", env)
     try:
         base_url = f"http://127.0.0.1:{port}"
         wait_ready(base_url, 300, launcher)

@@ -12,11 +12,11 @@ import pytest
 from rq import Queue
 from rq.serializers import JSONSerializer
 
+from config.settings import DEFAULT_TENANT
 from jobs.quota import ACTIVE_PREFIX, PENDING_SECONDS, JobQuota, TooManyJobsError
 from jobs.store import STATS_KEY, JobStore, new_job_id
 from jobs.submission import JobSubmitter
 from schemas.jobs import JobStatus
-from schemas.settings import DEFAULT_TENANT
 from tests.fakes import fake_clients, queued_job
 
 TTL = 3600

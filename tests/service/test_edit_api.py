@@ -11,8 +11,8 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
+from config.settings import DEFAULT_TENANT
 from engine.loading import LoadedModel
-from schemas.settings import DEFAULT_TENANT
 from service.main import create_app
 from service.state import AppState
 from tests.fakes import TINY_MODEL, app_state, beat, fake_clients, tiny_registry, tiny_settings

@@ -14,9 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from config.logs import JsonFormatter, configure_logging, log_context
 from jobs.directory import WorkerDirectory
 from schemas.jobs import JobStatus
-from schemas.logs import JsonFormatter, configure_logging, log_context
 from service.main import create_app
 from service.state import AppState
 from tests.fakes import TINY_MODEL, app_state, beat, fake_clients, tiny_lm, tiny_registry, tiny_settings

@@ -11,9 +11,9 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
+from config.settings import DEFAULT_TENANT
 from engine.components import AffineEraser
 from jobs.store import JobRecord
-from schemas.settings import DEFAULT_TENANT
 from service.main import create_app
 from service.state import AppState
 from tests.fakes import TINY_MODEL, app_state, beat, fake_clients, tiny_lm, tiny_registry, tiny_settings

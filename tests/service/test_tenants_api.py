@@ -14,9 +14,9 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
+from config.logs import JsonFormatter
+from config.settings import DEFAULT_TENANT
 from engine.components import AffineEraser
-from schemas.logs import JsonFormatter
-from schemas.settings import DEFAULT_TENANT
 from service.auth import KeyRing
 from service.main import create_app
 from service.state import AppState

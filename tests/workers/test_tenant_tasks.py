@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 import torch
 
+from config.logs import JsonFormatter
+from config.settings import DEFAULT_TENANT
 from engine.components import AffineEraser
 from engine.variant_store import VariantNotFoundError
 from jobs.directory import WorkerDirectory
 from jobs.store import JobStore, new_job_id
 from jobs.submission import hash_request
 from schemas.jobs import JobStatus
-from schemas.logs import JsonFormatter
-from schemas.settings import DEFAULT_TENANT
 from tests.fakes import TINY_MODEL, beat, fake_clients, tiny_lm, tiny_registry, tiny_settings
 from tests.workers.test_erase_task import EXAMPLES
 from workers.context import JobContext

