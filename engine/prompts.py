@@ -7,6 +7,8 @@ from typing import Any, cast
 
 from transformers import PreTrainedTokenizerBase
 
+from engine.loading import LoadedModel
+
 
 class PromptTooLongError(ValueError):
     """The prompt has more tokens than the configured limit allows."""
@@ -60,3 +62,27 @@ def decode(tokenizer: PreTrainedTokenizerBase, ids: Sequence[int], *, skip_speci
     text = tokenizer.decode(list(ids), skip_special_tokens=skip_special_tokens)
     assert isinstance(text, str)
     return text
+
+
+def vocabulary_size(lm: LoadedModel) -> int:
+    """How many token ids the model has real tokens for: the tokenizer's vocabulary, within the embedding
+    matrix (which may be padded beyond it, with rows no tokenizer ever produces)."""
+    return min(int(lm.model.config.vocab_size), int(lm.adapter.embedding(lm.model).num_embeddings))
+
+
+def one_token(lm: LoadedModel, ref: str | int) -> int:
+    """A token id as given, or the one token a text encodes to (without special tokens).
+
+    Raises:
+        ValueError: an id outside the vocabulary, or a text that is not exactly one token.
+    """
+    if isinstance(ref, int):
+        vocab = vocabulary_size(lm)
+        if not 0 <= ref < vocab:
+            raise ValueError(f"token id {ref} is outside the vocabulary (0..{vocab - 1})")
+        return ref
+    encoded = list(lm.tokenizer(ref, add_special_tokens=False)["input_ids"])
+    if len(encoded) != 1:
+        raise ValueError(f"{ref!r} encodes to {len(encoded)} tokens; give one token (mind the leading space) or a "
+                         "token id")
+    return int(encoded[0])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -102,10 +102,3 @@ class DiagnoseJob(JobBase):
 
     kind: Literal["diagnose"] = "diagnose"
     result: DiagnosisReport | None = None
-
-
-# Every job kind, told apart by `kind`.
-Job = Annotated[ScoreJob | VectorJob | AttributeJob | EraseJob | EditJob | TraceJob | DiagnoseJob,
-              Field(discriminator="kind")]
-JOB_VIEWS: dict[str, type[JobBase]] = {"score": ScoreJob, "steering_vector": VectorJob, "attribute": AttributeJob,
-                                     "erase": EraseJob, "edit": EditJob, "trace": TraceJob, "diagnose": DiagnoseJob}

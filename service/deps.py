@@ -8,9 +8,11 @@ from fastapi import Depends, Header, Request, Security
 from fastapi.security import APIKeyHeader
 
 from config.logs import update_context
-from config.settings import STORE_NAME, Settings
+from config.settings import Settings
+from ops.context import Facts, Resident
+from ops.errors import FieldError, NotFoundError, ProblemError, UnavailableError
+from schemas.names import NAME, NAME_RULE
 from service.auth import API_KEY_HEADER, API_KEY_SCHEME, Caller
-from service.problems import ProblemError
 from service.rate_limit import retry_after
 from service.state import AppState
 
@@ -74,14 +76,41 @@ CallerDep = Annotated[Caller, Depends(get_caller)]
 def resolve_model(state: AppState, model: str | None) -> str:
     """The model a request names (or the default), or a 404 problem naming the field."""
     name = model or state.default_model()
-    if STORE_NAME.fullmatch(name) is None:
-        raise ProblemError(422, "Invalid request", f"invalid model name {name[:80]!r}: use 1-64 letters, digits, "
-                           "'.', '_' or '-', starting with a letter or digit", field="model")
+    if NAME.fullmatch(name) is None:
+        raise FieldError(f"invalid model name {name[:80]!r}: {NAME_RULE}", "model")
     if name not in state.settings.models:
-        raise ProblemError(404, "Unknown model",
-                           f"unknown model {name!r}; this deployment serves "
-                           f"{', '.join(state.settings.models)}", field="model")
+        raise NotFoundError("Unknown model", f"unknown model {name!r}; this deployment serves "
+                       f"{', '.join(state.settings.models)}", "model")
     return name
+
+
+def reported_layers(state: AppState, model: str) -> int | None:
+    """The model's block count as a live worker reported it (None while none has)."""
+    for worker in state.directory.live(model):
+        n_layers = worker.get("models", {}).get(model, {}).get("n_layers")
+        if isinstance(n_layers, int):
+            return n_layers
+    return None
+
+
+def facts_for(state: AppState, caller: Caller, model: str | None) -> Facts:
+    """What the API knows about the request's model, to check a request with: the model itself when this
+    process holds it, else its depth as a worker reported it; and the caller's stores."""
+    name = resolve_model(state, model)
+    stores = state.stores(caller.tenant)
+    if name in state.registry:
+        return Facts(model=name, settings=state.settings, stores=stores, lm=state.registry.get(name))
+    return Facts(model=name, settings=state.settings, stores=stores, reported_layers=reported_layers(state, name))
+
+
+def resident_for(state: AppState, caller: Caller, model: str | None) -> Resident:
+    """The request's model as resident in this process, for a synchronous operation; 503 when it is not."""
+    name = resolve_model(state, model)
+    if name not in state.registry or state.batcher is None:
+        raise UnavailableError("Model not resident", f"model {name!r} is not loaded in the API process "
+                          "(INTERP_API_LOAD_MODELS)", retry_after=state.settings.retry_after_seconds)
+    return Resident(lm=state.registry.get(name), runtime=state.registry.runtime(name), settings=state.settings,
+                    stores=state.stores(caller.tenant))
 
 
 #: The optional ``Idempotency-Key`` header of every job submission.

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from fastapi import Response
 
 from jobs.store import JobRecord
-from schemas.jobs import JOB_VIEWS, JobBase, Progress
+from ops.registry import JOB_VIEWS
+from schemas.jobs import JobBase, Progress
 from schemas.problems import Problem
 from service.auth import Caller
 

@@ -24,21 +24,7 @@ from service.batcher import GenerationBatcher
 from service.deps import get_caller
 from service.limits import BodyGuard
 from service.problems import install_problem_handlers, problem_responses
-from service.routes import (
-    attribute,
-    diagnose,
-    edit,
-    erase,
-    generate,
-    health,
-    jobs,
-    lens,
-    metrics,
-    models,
-    score,
-    trace,
-    vectors,
-)
+from service.routes import generate, health, jobs, lens, metrics, models, operations, vectors
 from service.state import AppState
 from service.telemetry import TelemetryApp
 from service.views import attribution_page, ui
@@ -127,8 +113,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     app.include_router(health.router)
     app.include_router(ui.router)
     app.include_router(metrics.router)
-    for module in (models, generate, score, vectors, attribute, edit, erase, lens, trace, diagnose, jobs,
-                   attribution_page):
+    for module in (models, generate, vectors, operations, lens, jobs, attribution_page):
         app.include_router(module.router, dependencies=[Depends(get_caller)],
                            responses=problem_responses(401, 429))
     app.openapi = lambda: optional_key_security(FastAPI.openapi(app))  # type: ignore[method-assign]

@@ -1,7 +1,9 @@
 """Every error as RFC 9457 `application/problem+json`, with the right status and field.
 
-Routes raise `ProblemError`; library exceptions (validation, Redis down, unknown routes) are
-mapped here, once. A 500 is a bug: it is logged with its traceback and answered as a problem.
+Routes and operations raise `ops.errors.ProblemError`s, turned into problems by the same
+`ops.errors.to_problem` the worker uses for a job's error; library exceptions (validation, Redis
+down, unknown routes) are mapped here, once. A 500 is a bug: it is logged with its traceback and
+answered as a problem.
 """
 
 from __future__ import annotations
@@ -19,39 +21,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from engine.registry import UnknownModelError
-from schemas.problems import PROBLEM_MEDIA_TYPE, FieldError, Problem
+from ops.errors import ProblemError, classify, invalid_fields, to_problem, type_of
+from schemas.problems import PROBLEM_MEDIA_TYPE, Problem
 
 log = logging.getLogger(__name__)
-
-
-class ProblemError(Exception):
-    """An error to answer as a problem.
-
-    Args:
-        status: the HTTP status (4xx for the client's mistakes).
-        title: short, stable summary of the problem type.
-        detail: what went wrong with this request, and what to do.
-        field: the offending request field, when there is one.
-        headers: extra response headers (``Retry-After``).
-    """
-
-    def __init__(
-        self,
-        status: int,
-        title: str,
-        detail: str,
-        *,
-        field: str | None = None,
-        headers: dict[str, str] | None = None,
-        **extra: Any,
-    ) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.title = title
-        self.detail = detail
-        self.field = field
-        self.headers = headers or {}
-        self.extra = extra
 
 
 def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -63,49 +36,23 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
     )
 
 
-def field_path(loc: tuple[int | str, ...] | list[int | str]) -> str:
-    """``("body", "texts", 0)`` -> ``texts.0``: the field as the client wrote it."""
-    parts = [str(p) for p in loc]
-    if parts and parts[0] in ("body", "query", "path", "header"):
-        parts = parts[1:]
-    return ".".join(parts) or "body"
-
-
-def slug(title: str) -> str:
-    return "urn:interp:problem:" + title.lower().replace(" ", "-")
-
-
 def install_problem_handlers(app: FastAPI, *, retry_after_seconds: int) -> None:
     """Register the exception handlers that turn every error into a problem."""
 
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)
-        problem = Problem(type=slug(exc.title), title=exc.title, status=exc.status, detail=exc.detail,
-                          field=exc.field, instance=request.url.path, **exc.extra)
-        return problem_response(problem, exc.headers)
+        return problem_response(to_problem(exc, instance=request.url.path), exc.headers)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        errors = [
-            # A body that is not JSON at all has loc ("body", <character offset>): the field is the body.
-            FieldError(field="body" if e.get("type") == "json_invalid" else field_path(e.get("loc", ())),
-                       message=e.get("msg", "invalid"), type=e.get("type"))
-            for e in exc.errors()
-        ]
-        first = errors[0] if errors else FieldError(field="body", message="invalid request")
-        problem = Problem(
-            type=slug("Invalid request"), title="Invalid request", status=422,
-            detail=f"{first.field}: {first.message}", field=first.field, errors=errors,
-            instance=request.url.path,
-        )
-        return problem_response(problem)
+        return problem_response(to_problem(invalid_fields(list(exc.errors())), instance=request.url.path))
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         headers = dict(exc.headers or {})
         if exc.status_code == 400:
             # FastAPI's only 400: a body it cannot decode (not UTF-8). Invalid input is a 422 everywhere.
-            problem = Problem(type=slug("Invalid request"), title="Invalid request", status=422,
+            problem = Problem(type=type_of("Invalid request"), title="Invalid request", status=422,
                               detail=f"body: {exc.detail} (send UTF-8 JSON)", field="body",
                               instance=request.url.path)
             return problem_response(problem)
@@ -114,26 +61,26 @@ def install_problem_handlers(app: FastAPI, *, retry_after_seconds: int) -> None:
             headers["Allow"] = ", ".join(allowed_methods(request))
         title = {404: "Not found", 405: "Method not allowed", 413: "Request too large"}.get(
             exc.status_code, "HTTP error")
-        problem = Problem(type=slug(title), title=title, status=exc.status_code, detail=str(exc.detail),
+        problem = Problem(type=type_of(title), title=title, status=exc.status_code, detail=str(exc.detail),
                           instance=request.url.path)
         return problem_response(problem, headers)
 
     async def on_unknown_model(request: Request, exc: Exception) -> JSONResponse:
-        problem = Problem(type=slug("Unknown model"), title="Unknown model", status=404, detail=str(exc),
-                          field="model", instance=request.url.path)
-        return problem_response(problem)
+        problem = classify(exc)
+        assert problem is not None
+        return problem_response(to_problem(problem, instance=request.url.path))
 
     async def on_redis_down(request: Request, exc: Exception) -> JSONResponse:
         log.warning("redis unavailable: %s", exc)
         problem = Problem(
-            type=slug("Service unavailable"), title="Service unavailable", status=503,
+            type=type_of("Service unavailable"), title="Service unavailable", status=503,
             detail="the job store (Redis) is not answering; retry shortly", instance=request.url.path,
         )
         return problem_response(problem, {"Retry-After": str(retry_after_seconds)})
 
     async def on_bug(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error on %s", request.url.path, exc_info=exc)
-        problem = Problem(type=slug("Internal error"), title="Internal error", status=500,
+        problem = Problem(type=type_of("Internal error"), title="Internal error", status=500,
                           detail=f"{type(exc).__name__}: this is a bug; please report it",
                           instance=request.url.path)
         return problem_response(problem)

@@ -15,12 +15,11 @@ from redis.retry import Retry
 
 from config.settings import Settings
 from engine.registry import ModelRegistry
-from engine.steering.vector_store import VectorStore
-from engine.variant_store import VariantStore
 from jobs.directory import WorkerDirectory
 from jobs.reader import AsyncJobReader
 from jobs.store import JobStore
 from jobs.submission import JobSubmitter
+from ops.context import Stores
 from service.auth import KeyRing
 from service.batcher import GenerationBatcher
 from service.metrics import Metrics
@@ -79,13 +78,9 @@ class AppState:
             reader=AsyncJobReader(aredis, ttl_seconds=settings.job_ttl_seconds, restart_grace_seconds=grace),
         )
 
-    def variant_store(self, tenant: str) -> VariantStore:
-        """One tenant's variants, shared with the workers on disk (``Settings.variant_store_for``)."""
-        return VariantStore(self.settings.variant_store_for(tenant))
-
-    def vector_store(self, tenant: str) -> VectorStore:
-        """One tenant's steering vectors, shared with the workers on disk (``Settings.vector_store_for``)."""
-        return VectorStore(self.settings.vector_store_for(tenant))
+    def stores(self, tenant: str) -> Stores:
+        """One tenant's variants and vectors, shared with the workers on disk."""
+        return Stores.of(self.settings, tenant)
 
     @cached_property
     def keyring(self) -> KeyRing:

@@ -1,14 +1,18 @@
-"""Submitting a job from a route: queue choice, worker check, idempotency conflicts."""
+"""Submitting a job from a route: queue choice, worker check, idempotency conflicts, the 202."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from fastapi import Response
+
 from jobs.quota import TooManyJobsError
 from jobs.store import JobRecord
 from jobs.submission import IdempotencyConflictError
+from ops.errors import ProblemError
+from ops.operation import JobOperation
 from service.auth import Caller
-from service.problems import ProblemError
+from service.jobviews import accepted
 from service.state import AppState
 
 
@@ -32,3 +36,11 @@ def submit_job(
         raise ProblemError(429, "Too many jobs", f"{exc}; wait for some to end (or cancel them)",
                            headers={"Retry-After": str(state.settings.retry_after_seconds * 5)},
                            active=exc.active, limit=exc.cap) from exc
+
+
+def submit(state: AppState, caller: Caller, op: JobOperation[Any, Any], checked: Any, *, model: str,
+           idempotency_key: str | None) -> Response:
+    """Queue a checked request (its references pinned) as a job of ``op``; the 202 naming the job."""
+    record, created = submit_job(state, caller, kind=op.kind, model=model, payload=checked.model_dump(mode="json"),
+                                 idempotency_key=idempotency_key)
+    return accepted(record, retry_after=state.settings.retry_after_seconds, replayed=not created)

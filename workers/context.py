@@ -1,4 +1,10 @@
-"""`JobContext`: what a running task may do with its job: report progress, notice a cancel."""
+"""`JobContext`: where a running job's progress goes and how it learns of a cancel, both through Redis.
+
+An operation sees only an `engine.progress.Progress` (`JobContext.progress`): every report records
+the job's progress and then checks for a cancel, which raises `CanceledError` at that safe point.
+Both are best effort while Redis is away: the job computes on, and the next report after Redis
+returns brings the record up to date.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +15,10 @@ from redis.exceptions import RedisError
 from rq.job import Job
 
 from config.settings import DEFAULT_TENANT
+from engine.progress import Progress
 from jobs.store import JobStore
 
 log = logging.getLogger(__name__)
-
-
-class JobCanceledError(Exception):
-    """Raised inside a task at a safe point after the client asked to cancel the job."""
 
 
 @dataclass
@@ -26,8 +29,8 @@ class JobContext:
         job_id: the job's id.
         store: the job store.
         rq_job: the RQ job; progress is mirrored into its meta for RQ tooling.
-        tenant: the tenant that submitted the job: its variants and vectors are the ones the task
-            may read, and the ones it creates go to its namespace (see `workers.variants`).
+        tenant: the tenant that submitted the job: its variants and vectors are the ones the job
+            may read, and the ones it creates go to its namespace.
         request_id: the id of the HTTP request that submitted the job.
     """
 
@@ -37,12 +40,8 @@ class JobContext:
     tenant: str = DEFAULT_TENANT
     request_id: str | None = None
 
-    def report(self, fraction: float, stage: str) -> None:
-        """Record progress, then honour a pending cancel.
-
-        Progress is best effort: while Redis is away the job computes on, and the next report after
-        Redis returns brings the record up to date.
-        """
+    def record(self, fraction: float, stage: str) -> None:
+        """Record progress (skipped, with a warning, while Redis is unavailable)."""
         try:
             self.store.set_progress(self.job_id, fraction, stage)
             if self.rq_job is not None:
@@ -50,13 +49,15 @@ class JobContext:
                 self.rq_job.save_meta()
         except RedisError as exc:
             log.warning("progress of job %s not recorded (Redis unavailable): %s", self.job_id, exc)
-        self.check_canceled()
 
-    def check_canceled(self) -> None:
-        """Raise `JobCanceledError` when a cancel was requested; call between batches."""
+    def cancel_requested(self) -> bool:
+        """Whether the client asked to cancel (no while Redis is away: nobody can ask meanwhile)."""
         try:
-            requested = self.store.cancel_requested(self.job_id)
+            return self.store.cancel_requested(self.job_id)
         except RedisError:
-            return  # nobody can request a cancel while Redis is away; the next batch checks again
-        if requested:
-            raise JobCanceledError(self.job_id)
+            return False
+
+    @property
+    def progress(self) -> Progress:
+        """The job's progress, as the operation reports it."""
+        return Progress(on_progress=self.record, should_stop=self.cancel_requested)

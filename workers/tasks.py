@@ -1,8 +1,11 @@
-"""`run_job`: the one function RQ calls; it moves the job record and dispatches by kind.
+"""`run_job`: the one function RQ calls; it moves the job record and runs the job's operation.
 
 The API enqueues ``workers.tasks.run_job`` by import path with JSON arguments
-``(job_id, kind, payload)``. The worker's job class passes its `WorkerRuntime` first, so tasks
-reach the resident models without module globals.
+``(job_id, kind, payload)``. The worker's job class passes its `WorkerRuntime` first, so jobs reach
+the resident models without module globals. A job runs exactly as the API checked it: the payload is
+validated into the operation's request, checked again with every fact (the same check, so the same
+problem as at submission), and run; whatever it raises becomes the job's problem through
+`ops.errors`, the function the API answers with.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ import gc
 import logging
 import time
 import traceback
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -22,31 +24,18 @@ from rq.timeouts import JobTimeoutException
 
 from config.logs import log_context, update_context
 from config.settings import DEFAULT_TENANT
-from engine.registry import UnknownModelError
-from engine.store_integrity import CorruptEntryError
-from engine.variant_store import VariantNotFoundError
+from engine.progress import CanceledError
 from jobs.store import JobStore
+from ops.errors import ProblemError, classify, to_problem
+from ops.registry import job_kind
 from schemas.jobs import JobStatus
-from workers.attribution import run_attribute
-from workers.context import JobCanceledError, JobContext
-from workers.diagnosis import run_diagnose
-from workers.editing import run_edit
-from workers.erasure import run_erase
+from workers.context import JobContext
 from workers.runtime import WorkerRuntime
-from workers.scoring import run_score
-from workers.steering import run_extract_vector
-from workers.tracing import run_trace
 
 log = logging.getLogger(__name__)
 
 # How long a worker waits for Redis to record a job's end before it gives up on the job.
 FINISH_PATIENCE_SECONDS = 600.0
-
-Task = Callable[[WorkerRuntime, JobContext, str, dict[str, Any]], dict[str, Any]]
-
-TASKS: dict[str, Task] = {"score": run_score, "steering_vector": run_extract_vector, "attribute": run_attribute,
-                        "erase": run_erase, "edit": run_edit, "trace": run_trace, "diagnose": run_diagnose}
-
 
 def out_of_memory(exc: BaseException) -> bool:
     """Whether ``exc`` says the device ran out of memory (CUDA's error, or the CPU allocator's)."""
@@ -62,8 +51,9 @@ def release_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def problem(title: str, status: int, detail: str, kind: str) -> dict[str, Any]:
-    return {"type": f"urn:interp:problem:{kind}", "title": title, "status": status, "detail": detail}
+def problem(error: ProblemError) -> dict[str, Any]:
+    """A job's error as stored: the problem object, without empty members."""
+    return to_problem(error).model_dump(exclude_none=True)
 
 
 def finish_patiently(store: JobStore, job_id: str, status: JobStatus, **outcome: Any) -> None:
@@ -110,47 +100,37 @@ def _run(runtime: WorkerRuntime, job_id: str, kind: str, payload: dict[str, Any]
                          request_id=record.request_id if record else None)
     update_context(tenant=context.tenant, request_id=context.request_id)
     try:
-        task = TASKS[kind]
-        context.check_canceled()
-        result = task(runtime, context, model, payload)
-    except JobCanceledError:
-        end(JobStatus.canceled, error=problem(
-            "Canceled", 409, "the job was canceled at the client's request", "canceled"))
+        op = job_kind(kind)
+        progress = context.progress
+        progress.check()
+        at = runtime.resident(model, context.tenant, job_id)
+        request = op.check(op.request.model_validate(payload), at.facts)
+        result = op.run(request, at, progress)
+    except CanceledError:
+        end(JobStatus.canceled, error=problem(ProblemError(
+            409, "Canceled", "the job was canceled at the client's request")))
         return
     except JobTimeoutException:
-        end(JobStatus.failed, error=problem(
-            "Job timed out", 504, f"the job exceeded {runtime.settings.job_timeout_seconds} s", "timeout"))
+        end(JobStatus.failed, error=problem(ProblemError(
+            504, "Job timed out", f"the job exceeded {runtime.settings.job_timeout_seconds} s", slug="timeout")))
         raise
-    except UnknownModelError as exc:
-        end(JobStatus.failed, error=problem("Unknown model", 404, str(exc), "unknown-model"))
-        return
-    except VariantNotFoundError as exc:  # deleted between submission and run
-        end(JobStatus.failed, error={
-            **problem("Unknown variant", 404, str(exc), "unknown-variant"), "field": "variant"})
-        return
-    except CorruptEntryError as exc:  # a stored variant or vector is damaged: reported, never used
-        end(JobStatus.failed, error=problem("Corrupt stored entry", 409, str(exc), "corrupt-entry"))
-        return
-    except ValueError as exc:  # the engine refused the request's values: the client's mistake
-        error = problem("Invalid request", 422, str(exc), "invalid-request")
-        if isinstance(field := getattr(exc, "field", None), str):  # e.g. a hyperparameter override
-            error["field"] = field
-        end(JobStatus.failed, error=error)
-        return
     except Exception as exc:
+        if (refused := classify(exc)) is not None:  # the request cannot run: the client's to fix
+            end(JobStatus.failed, error=problem(refused))
+            return
         if out_of_memory(exc):
             # The request asked for more than this worker holds; the worker itself is fine.
             log.warning("job %s ran out of memory: %s", job_id, exc)
             release_memory()
-            end(JobStatus.failed, error=problem(
-                "Out of memory", 507, f"the job needed more memory than the worker has ({type(exc).__name__}); ask "
-                "for less: a smaller internal_batch_size or batch_size, fewer texts or targets, or, for Integrated "
-                "Gradients on a bfloat16 worker, precision: model (no float32 copy of the weights)", "out-of-memory"))
+            end(JobStatus.failed, error=problem(ProblemError(
+                507, "Out of memory", f"the job needed more memory than the worker has ({type(exc).__name__}); "
+                "ask for less: a smaller internal_batch_size or batch_size, fewer texts or targets, or, for "
+                "Integrated Gradients on a bfloat16 worker, precision: model (no float32 copy of the weights)")))
             return
         log.exception("job %s failed", job_id)
         end(JobStatus.failed, error={
-            **problem("Job failed", 500, f"{type(exc).__name__}: {exc}", "job-failed"),
+            **problem(ProblemError(500, "Job failed", f"{type(exc).__name__}: {exc}")),
             "traceback_tail": traceback.format_exc(limit=3)[-2000:],
         })
         raise
-    end(JobStatus.succeeded, result=result)
+    end(JobStatus.succeeded, result=result.model_dump(mode="json"))

@@ -19,7 +19,7 @@ from transformers import PreTrainedTokenizerBase
 
 from engine.generation import SamplingParams, generate
 from engine.loading import LoadedModel
-from engine.prompts import EmptyPromptError, PromptTooLongError, decode
+from engine.prompts import EmptyPromptError, PromptTooLongError, decode, one_token
 
 Objective = Literal["logit", "log_prob", "prob"]
 OBJECTIVES: tuple[Objective, ...] = ("logit", "log_prob", "prob")
@@ -143,19 +143,11 @@ def baseline_id(lm: LoadedModel, baseline: str | int) -> int | Literal["zero"]:
 
 def resolve_next_token(lm: LoadedModel, input_ids: list[int], token: str | int | None) -> int:
     """The target id: the model's top prediction, a given id, or text that encodes to one token."""
-    vocab = int(lm.model.config.vocab_size)
-    if token is None:
-        with torch.inference_mode():
-            logits = lm.model(input_ids=torch.tensor([input_ids], device=lm.device)).logits[0, -1]
-        return int(logits.argmax())
-    if isinstance(token, int):
-        if not 0 <= token < vocab:
-            raise ValueError(f"token id {token} is outside the vocabulary (0..{vocab - 1})")
-        return token
-    ids = list(lm.tokenizer(token, add_special_tokens=False)["input_ids"])
-    if len(ids) != 1:
-        raise ValueError(f"{token!r} encodes to {len(ids)} tokens; give one token, or a `continuation` target")
-    return int(ids[0])
+    if token is not None:
+        return one_token(lm, token)
+    with torch.inference_mode():
+        logits = lm.model(input_ids=torch.tensor([input_ids], device=lm.device)).logits[0, -1]
+    return int(logits.argmax())
 
 
 def resolve_continuation(lm: LoadedModel, text: str) -> list[int]:

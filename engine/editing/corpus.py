@@ -20,9 +20,9 @@ import torch
 
 from engine.durable_files import locked, write_json
 from engine.editing.files import model_dir
-from engine.editing.progress import Progress
 from engine.generation import stop_token_ids
 from engine.loading import LoadedModel
+from engine.progress import Progress
 from engine.prompts import decode
 
 OPENINGS: tuple[str, ...] = (
@@ -125,7 +125,7 @@ def _sample(lm: LoadedModel, prompts: list[list[int]], generator: torch.Generato
     """``[rows, TEXT_TOKENS]`` sampled ids after left-padded prompts (rows after a stop token run on).
 
     Raises:
-        EditCancelledError: the stop flag, checked before every step, was set.
+        CanceledError: the stop flag, checked before every step, was set.
     """
     n, width, device = len(prompts), max(len(p) for p in prompts), lm.device
     ids = torch.full((n, width), lm.tokenizer.pad_token_id or 0, dtype=torch.long)

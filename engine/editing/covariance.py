@@ -28,8 +28,8 @@ from engine.durable_files import locked, write_atomic, write_json
 from engine.editing.corpus import Corpus, file_corpus, rounds_sha256, sampled_rounds
 from engine.editing.files import model_dir, sha256_bytes
 from engine.editing.keys import recording, run_recorded
-from engine.editing.progress import Progress
 from engine.loading import LoadedModel
+from engine.progress import Progress
 from engine.runtime import editable_modules
 
 log = logging.getLogger(__name__)
@@ -171,11 +171,11 @@ class StatisticsCache:
                 with ``seed`` (and stores it beside the statistics).
             seed: seed of the self-sampled corpus.
             on_progress: ``(fraction, message)`` while computing (not called on a cache hit).
-            should_stop: checked between batches; True raises `EditCancelledError`.
+            should_stop: checked between batches; True raises `CanceledError`.
 
         Raises:
             ValueError: a layer out of range, a non-positive sample size, or a missing corpus.
-            EditCancelledError: ``should_stop`` said so.
+            CanceledError: ``should_stop`` said so.
         """
         if samples < 1:
             raise ValueError(f"samples must be positive; got {samples}")

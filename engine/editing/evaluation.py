@@ -33,10 +33,10 @@ from typing import Any
 
 from engine.canaries import CANARY_PROMPTS, next_token_logprobs
 from engine.components import Component
-from engine.editing.progress import Progress, ProgressFn, StopFn
 from engine.editing.request import EditRequest
 from engine.generation import GenerationRow, SamplingParams, generate_batch
 from engine.loading import LoadedModel
+from engine.progress import Progress, ProgressFn, StopFn
 from engine.runtime import InterventionRuntime, PassPlan
 from engine.scoring import score_batch
 
@@ -253,7 +253,7 @@ def evaluate_edits(lm: LoadedModel, runtime: InterventionRuntime | None, request
         seed: seeds the fluency samples (row ``i`` uses ``seed + i`` in both variants).
         batch_size: rows per forward pass.
         on_progress: ``(fraction, message)`` after each of the four stages.
-        should_stop: checked before each stage; True raises `EditCancelledError`.
+        should_stop: checked before each stage; True raises `CanceledError`.
     """
     if not requests:
         raise ValueError("nothing to evaluate: no edit requests")

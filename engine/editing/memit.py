@@ -28,10 +28,10 @@ from engine.components import Component, LowRankDelta
 from engine.editing.covariance import KeyStatistics, mlp_out_names
 from engine.editing.hparams import EditHyperparams
 from engine.editing.keys import read_fact_averages
-from engine.editing.progress import Progress
 from engine.editing.request import EditRequest
 from engine.editing.values import ValueTarget, optimize_values
 from engine.loading import LoadedModel
+from engine.progress import Progress
 from engine.runtime import InterventionRuntime
 
 
@@ -76,7 +76,7 @@ def memit_edit(lm: LoadedModel, runtime: InterventionRuntime, requests: Sequence
 
     Raises:
         ValueError: no request, or statistics missing for a layer.
-        EditCancelledError: ``should_stop`` said so.
+        CanceledError: ``should_stop`` said so.
     """
     if not requests:
         raise ValueError("MEMIT needs at least one request")

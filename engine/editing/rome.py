@@ -31,10 +31,10 @@ from engine.components import Component, LowRankDelta
 from engine.editing.covariance import KeyStatistics, mlp_out_names
 from engine.editing.hparams import EditHyperparams
 from engine.editing.keys import read_fact_averages
-from engine.editing.progress import Progress
 from engine.editing.request import EditRequest
 from engine.editing.values import optimize_values
 from engine.loading import LoadedModel
+from engine.progress import Progress
 from engine.runtime import InterventionRuntime, PassPlan
 
 
@@ -83,7 +83,7 @@ def rome_edit(lm: LoadedModel, runtime: InterventionRuntime, request: EditReques
 
     Raises:
         ValueError: hyperparameters with other than one layer, or statistics of another layer.
-        EditCancelledError: ``should_stop`` said so.
+        CanceledError: ``should_stop`` said so.
     """
     if len(hp.layers) != 1:
         raise ValueError(f"ROME edits exactly one layer; got {list(hp.layers)}")

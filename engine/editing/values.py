@@ -31,9 +31,9 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from engine.components import Component
 from engine.editing.hparams import EditHyperparams
 from engine.editing.keys import subject_prompt, target_ids
-from engine.editing.progress import Progress
 from engine.editing.request import EditRequest
 from engine.loading import LoadedModel
+from engine.progress import Progress
 from engine.runtime import InterventionRuntime, PassPlan
 from engine.tracing.sites import output_hooks
 
@@ -155,7 +155,7 @@ def optimize_values(lm: LoadedModel, runtime: InterventionRuntime, requests: Seq
         components: the variant the passes run on (the parent's components).
 
     Raises:
-        EditCancelledError: ``progress``'s stop flag was set (checked before every step).
+        CanceledError: ``progress``'s stop flag was set (checked before every step).
     """
     progress = progress or Progress()
     # Rows are padded to the longest suffix of their batch: batch facts of similar suffix length.

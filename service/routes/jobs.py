@@ -8,11 +8,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from schemas.jobs import Job, JobStatus
+from ops.errors import ProblemError
+from ops.registry import Job
+from schemas.jobs import JobStatus
 from schemas.names import JOB_ID_PATTERN
 from service.deps import CallerDep, StateDep
 from service.jobviews import job_response, visible
-from service.problems import ProblemError, problem_responses
+from service.problems import problem_responses
 
 router = APIRouter(tags=["jobs"])
 

@@ -10,8 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
-from engine.store_integrity import CorruptEntryError
-from engine.variant_store import VariantNotFoundError
+from ops.references import stored
 from schemas.models import (
     ModelInfo,
     ModelList,
@@ -22,8 +21,7 @@ from schemas.models import (
 )
 from schemas.names import REF_PATTERN
 from service.deps import CallerDep, StateDep, resolve_model
-from service.problems import ProblemError, problem_responses
-from service.variants import corrupt_variant, unknown_variant
+from service.problems import problem_responses
 
 router = APIRouter(tags=["models"])
 
@@ -35,7 +33,7 @@ VariantRef = Annotated[str, Path(pattern=REF_PATTERN, description="`name` (lates
             responses=problem_responses(503))
 def list_models(state: StateDep, caller: CallerDep) -> ModelList:
     infos = []
-    store = state.variant_store(caller.tenant)
+    store = state.stores(caller.tenant).variants
     for name, source in state.settings.models.items():
         live = state.directory.live(name)
         variants = [VariantInfo.from_manifest(m) for m in store.list(name)]
@@ -62,7 +60,7 @@ def list_models(state: StateDep, caller: CallerDep) -> ModelList:
             responses=problem_responses(404))
 def list_model_variants(model: ModelName, state: StateDep, caller: CallerDep) -> VariantList:
     name = resolve_model(state, model)
-    listed = state.variant_store(caller.tenant).list(name)
+    listed = state.stores(caller.tenant).variants.list(name)
     return VariantList(model=name, variants=[VariantInfo.from_manifest(m) for m in listed])
 
 
@@ -71,15 +69,8 @@ def list_model_variants(model: ModelName, state: StateDep, caller: CallerDep) ->
             responses=problem_responses(404, 409))
 def get_model_variant(model: ModelName, ref: VariantRef, state: StateDep, caller: CallerDep) -> VariantDetail:
     name = resolve_model(state, model)
-    try:
-        # Both files checked against their hashes: a damaged version is reported, not described.
-        manifest = state.variant_store(caller.tenant).verify(name, ref)
-    except VariantNotFoundError as exc:
-        raise unknown_variant(exc, "ref") from exc
-    except CorruptEntryError as exc:
-        raise corrupt_variant(exc, "ref") from exc
-    except ValueError as exc:
-        raise ProblemError(422, "Invalid request", str(exc), field="ref") from exc
+    with stored("variant", "ref"):  # both files checked against their hashes: a damaged version is not described
+        manifest = state.stores(caller.tenant).variants.verify(name, ref)
     return VariantDetail.from_manifest(manifest)
 
 
@@ -88,8 +79,6 @@ def get_model_variant(model: ModelName, ref: VariantRef, state: StateDep, caller
                responses=problem_responses(404))
 def delete_model_variant(model: ModelName, ref: VariantRef, state: StateDep, caller: CallerDep) -> VariantDeletion:
     name = resolve_model(state, model)
-    try:
-        versions = state.variant_store(caller.tenant).delete(name, ref)
-    except VariantNotFoundError as exc:
-        raise unknown_variant(exc, "ref") from exc
+    with stored("variant", "ref"):
+        versions = state.stores(caller.tenant).variants.delete(name, ref)
     return VariantDeletion(model=name, name=ref.split("@")[0], versions=versions)

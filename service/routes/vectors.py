@@ -10,16 +10,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from engine.steering.extraction import extract_vector
-from engine.steering.vector_store import VectorNotFoundError
-from engine.store_integrity import CorruptEntryError
+from engine.progress import Progress
+from ops.extract_vector import OPERATION as EXTRACT
+from ops.references import stored
 from schemas.jobs import VectorJob
 from schemas.names import REF_PATTERN
 from schemas.steering import ExtractVectorRequest, VectorDeletion, VectorInfo, VectorList
-from service.deps import CallerDep, IdempotencyKey, StateDep, resolve_model
-from service.jobviews import accepted
-from service.problems import ProblemError, problem_responses
-from service.submit import submit_job
+from service.deps import CallerDep, IdempotencyKey, StateDep, facts_for, resident_for, resolve_model
+from service.problems import problem_responses
+from service.submit import submit
 
 router = APIRouter(tags=["steering"])
 
@@ -41,72 +40,36 @@ async def extract_steering_vector(
     caller: CallerDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    name = resolve_model(state, body.model)
-    settings = state.settings
-    positive, negative = body.contrast()
-    field = "pairs" if body.pairs is not None else "positive"
-    if len(positive) > settings.max_extraction_pairs:
-        raise ProblemError(422, "Invalid request", f"{len(positive)} pairs; the limit is "
-                           f"{settings.max_extraction_pairs}", field=field)
-    if body.layers == "auto" and len(positive) < 2:
-        raise ProblemError(422, "Invalid request", "`auto` scores layers on held-out pairs: give at least 2 "
-                           "pairs, or name the layers", field="layers")
-    resident = name in state.registry and state.batcher is not None
-    if resident:
-        lm = state.registry.get(name)
-        if body.layers != "auto" and (bad := [l for l in body.layers if l >= lm.n_layers]):  # noqa: E741
-            raise ProblemError(422, "Invalid request", f"layers {bad} are out of range: {name} has blocks "
-                               f"0..{lm.n_layers - 1}", field="layers")
-        for index, text in enumerate([*positive, *negative]):
-            if len(lm.tokenizer(text)["input_ids"]) > settings.max_prompt_tokens:
-                where = f"{field}.{index % len(positive)}" if body.pairs is not None else \
-                    f"{'positive' if index < len(positive) else 'negative'}.{index % len(positive)}"
-                raise ProblemError(422, "Invalid request", f"prompt longer than {settings.max_prompt_tokens} "
-                                   "tokens", field=where)
-    if resident and 2 * len(positive) <= settings.sync_extraction_max_prompts:
-        assert state.batcher is not None
-        vector = await state.batcher.run(
-            name, lambda: extract_vector(lm, positive, negative, layers=body.layers, method=body.method,
-                                         reading=body.reading, normalize=body.normalize))
-        stored = state.vector_store(caller.tenant).save(body.name, vector,
-                                                        provenance={"request": body.model_dump(mode="json")})
-        info = VectorInfo.from_manifest(stored.manifest)
+    facts = facts_for(state, caller, body.model)
+    checked = EXTRACT.check(body, facts)
+    if facts.lm is not None and state.batcher is not None and EXTRACT.runs_inline(checked, facts):
+        at = resident_for(state, caller, facts.model)
+        info = await state.batcher.run(facts.model, EXTRACT.run, checked, at, Progress())
         return Response(info.model_dump_json(), status_code=201, media_type="application/json",
-                        headers={"Location": f"/steering/vectors/{info.ref}?model={name}"})
-    record, created = submit_job(state, caller, kind="steering_vector", model=name,
-                                 payload=body.model_dump(mode="json"), idempotency_key=idempotency_key)
-    return accepted(record, retry_after=settings.retry_after_seconds, replayed=not created)
+                        headers={"Location": f"/steering/vectors/{info.ref}?model={facts.model}"})
+    return submit(state, caller, EXTRACT, checked, model=facts.model, idempotency_key=idempotency_key)
 
 
 @router.get("/steering/vectors", response_model=VectorList, summary="List stored control vectors",
             responses=problem_responses(404))
 def list_steering_vectors(state: StateDep, caller: CallerDep, model: ModelQuery = None) -> VectorList:
     name = resolve_model(state, model)
-    return VectorList(vectors=[VectorInfo.from_manifest(m) for m in state.vector_store(caller.tenant).list(name)])
+    return VectorList(vectors=[VectorInfo.from_manifest(m) for m in state.stores(caller.tenant).vectors.list(name)])
 
 
 @router.get("/steering/vectors/{ref}", response_model=VectorInfo, summary="Show a stored control vector",
             responses=problem_responses(401, 404, 409))
 def get_steering_vector(ref: Ref, state: StateDep, caller: CallerDep, model: ModelQuery = None) -> VectorInfo:
     name = resolve_model(state, model)
-    try:
-        stored = state.vector_store(caller.tenant).load(name, ref)
-    except VectorNotFoundError as exc:
-        raise ProblemError(404, "Unknown vector", str(exc).strip("'\""), field="ref") from exc
-    except CorruptEntryError as exc:
-        raise ProblemError(409, "Corrupt vector", f"{exc}; it is not served: delete it and extract it again",
-                           field="ref") from exc
-    except ValueError as exc:
-        raise ProblemError(422, "Invalid request", str(exc), field="ref") from exc
-    return VectorInfo.from_manifest(stored.manifest)
+    with stored("vector", "ref"):
+        entry = state.stores(caller.tenant).vectors.load(name, ref)
+    return VectorInfo.from_manifest(entry.manifest)
 
 
 @router.delete("/steering/vectors/{ref}", response_model=VectorDeletion,
                summary="Delete one version (`name@3`) or every version (`name`)", responses=problem_responses(401, 404))
 def delete_steering_vector(ref: Ref, state: StateDep, caller: CallerDep, model: ModelQuery = None) -> VectorDeletion:
     name = resolve_model(state, model)
-    try:
-        versions = state.vector_store(caller.tenant).delete(name, ref)
-    except VectorNotFoundError as exc:
-        raise ProblemError(404, "Unknown vector", str(exc).strip("'\""), field="ref") from exc
+    with stored("vector", "ref"):
+        versions = state.stores(caller.tenant).vectors.delete(name, ref)
     return VectorDeletion(model=name, name=ref.split("@")[0], versions=versions)

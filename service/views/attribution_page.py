@@ -29,12 +29,13 @@ from fastapi import APIRouter, Path
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
+from ops.errors import ProblemError
 from schemas.attribution import AttributedToken, AttributionResult, TargetAttribution
 from schemas.jobs import JobStatus
 from schemas.names import JOB_ID_PATTERN
 from service.deps import CallerDep, StateDep
 from service.jobviews import visible
-from service.problems import ProblemError, problem_responses
+from service.problems import problem_responses
 
 router = APIRouter(tags=["jobs"])
 

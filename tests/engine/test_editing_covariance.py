@@ -17,8 +17,8 @@ from engine.editing.covariance import (
     mlp_out_names,
     token_batches,
 )
-from engine.editing.progress import EditCancelledError
 from engine.loading import LoadedModel
+from engine.progress import CanceledError
 from tests.fakes import CORPUS, tiny_gpt2_lm, tiny_lm
 
 TEXTS = [" ".join(CORPUS[i:] + CORPUS[:i]) * 3 for i in range(len(CORPUS))]
@@ -158,10 +158,10 @@ def test_without_a_corpus_the_model_samples_its_own_text_reproducibly(tmp_path: 
 def test_computing_statistics_can_be_cancelled_and_bad_arguments_are_refused(lm: LoadedModel, corpus: Path,
                                                                               tmp_path: Path) -> None:
     cache = StatisticsCache(tmp_path / "stats")
-    with pytest.raises(EditCancelledError):
+    with pytest.raises(CanceledError):
         cache.get_or_compute(lm, 0, samples=100, corpus=corpus, should_stop=lambda: True)
     calls = iter(range(10_000))
-    with pytest.raises(EditCancelledError):  # while sampling its own corpus, between decoding steps
+    with pytest.raises(CanceledError):  # while sampling its own corpus, between decoding steps
         cache.get_or_compute(lm, 0, samples=100, seed=9, should_stop=lambda: next(calls) >= 5)
     assert next(calls) == 6  # stopped at the fifth step, not at the end of a round
     assert not list((tmp_path / "stats").rglob("*.safetensors"))

@@ -15,9 +15,9 @@ from engine.adapters import linear_weight
 from engine.canaries import canary_drift
 from engine.components import LowRankDelta
 from engine.editing.evaluation import EditEvaluation, evaluate_edits, ngram_entropy, starts_with_answer
-from engine.editing.progress import EditCancelledError
 from engine.editing.request import EditRequest, NeighborhoodPrompt
 from engine.loading import LoadedModel, load_model
+from engine.progress import CanceledError
 from engine.runtime import InterventionRuntime, editable_modules
 from tests.fakes import tiny_gpt2_lm, tiny_lm
 from tests.integration.harness import SHARED_MODEL_CACHE
@@ -177,7 +177,7 @@ def test_the_report_is_json_with_or_without_its_per_request_detail() -> None:
 
 def test_progress_is_reported_per_stage_and_a_stop_request_ends_the_work() -> None:
     lm, seen = tiny_lm(), []
-    with pytest.raises(EditCancelledError):
+    with pytest.raises(CanceledError):
         evaluate_edits(lm, None, tiny_requests(), [], canaries=CANARIES,
                        on_progress=lambda fraction, message: seen.append(fraction), should_stop=lambda: len(seen) == 2)
     assert seen == [0.25, 0.5]

@@ -12,9 +12,9 @@ from engine.editing.covariance import KeyStatistics, StatisticsCache, mlp_out_na
 from engine.editing.hparams import EditHyperparams, default_hparams, with_overrides
 from engine.editing.keys import read_fact_averages
 from engine.editing.memit import compute_memit, least_squares_delta, memit_edit
-from engine.editing.progress import EditCancelledError
 from engine.editing.request import EditRequest
 from engine.loading import LoadedModel
+from engine.progress import CanceledError
 from engine.runtime import InterventionRuntime, PassPlan
 from tests.engine.editing_support import TINY_TEMPLATES, editable_lm, hook_total, merged, random_delta
 from tests.fakes import CORPUS
@@ -157,7 +157,7 @@ def test_missing_statistics_no_requests_and_a_stop_request_are_refused(
     with pytest.raises(ValueError, match="at least one request"):
         compute_memit(lm, runtime, [], hparams(lm), stats, TINY_TEMPLATES)
     calls = iter(range(1000))
-    with pytest.raises(EditCancelledError):
+    with pytest.raises(CanceledError):
         compute_memit(lm, runtime, REQUESTS, hparams(lm), stats, TINY_TEMPLATES, should_stop=lambda: next(calls) > 3)
     assert hook_total(lm) == hooks  # nothing of ours left behind
 

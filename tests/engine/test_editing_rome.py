@@ -11,10 +11,10 @@ from engine.adapters import linear_dims
 from engine.components import Component
 from engine.editing.covariance import KeyStatistics, StatisticsCache, mlp_out_names
 from engine.editing.hparams import EditHyperparams, default_hparams, with_overrides
-from engine.editing.progress import EditCancelledError
 from engine.editing.request import EditRequest
 from engine.editing.rome import compute_rome, module_output, rank_one_delta, rome_edit
 from engine.loading import LoadedModel
+from engine.progress import CanceledError
 from engine.runtime import InterventionRuntime, PassPlan
 from tests.engine.editing_support import TINY_TEMPLATES, editable_lm, hook_total, merged, random_delta
 from tests.fakes import CORPUS
@@ -135,7 +135,7 @@ def test_progress_runs_to_the_end_and_a_stop_request_cancels(lm: LoadedModel, ru
                  on_progress=lambda f, m: seen.append((f, m)))
     fractions = [f for f, _ in seen]
     assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
-    with pytest.raises(EditCancelledError):
+    with pytest.raises(CanceledError):
         compute_rome(lm, runtime, REQUEST, hparams(lm), stats, TINY_TEMPLATES, should_stop=lambda: True)
     assert hook_total(lm) == hooks  # nothing of ours left behind
 

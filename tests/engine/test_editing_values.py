@@ -11,10 +11,10 @@ import torch
 
 from engine.editing.hparams import EditHyperparams, default_hparams, with_overrides
 from engine.editing.keys import subject_prompt, target_ids
-from engine.editing.progress import EditCancelledError, Progress
 from engine.editing.request import EditRequest
 from engine.editing.values import KL_PROMPT, ValueTarget, optimize_values
 from engine.loading import LoadedModel
+from engine.progress import CanceledError, Progress
 from engine.runtime import InterventionRuntime
 from tests.engine.editing_support import TINY_TEMPLATES, editable_lm, hook_total, merged, random_delta
 
@@ -152,7 +152,7 @@ def test_progress_is_reported_and_a_stop_request_ends_the_optimisation(lm: Loade
                     progress=Progress(lambda f, m: seen.append(f)))
     assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0) and len(seen) == 3
     calls = iter(range(100))
-    with pytest.raises(EditCancelledError):
+    with pytest.raises(CanceledError):
         optimize_values(lm, runtime, REQUESTS, hp, TINY_TEMPLATES, layer=LAYER, reference=reference(lm),
                         progress=Progress(should_stop=lambda: next(calls) >= 1))
     assert hook_total(lm) == hooks  # nothing of ours left behind

@@ -77,7 +77,7 @@ def test_the_lens_reads_a_stored_variant(client: TestClient, state: AppState) ->
     torch.manual_seed(0)
     hidden = lm.hidden_size
     eraser = AffineEraser(1, torch.randn(hidden, 3), torch.randn(3, hidden), torch.zeros(hidden))
-    stored = state.variant_store("default").save(TINY_MODEL, "erased", [eraser], method="leace",
+    stored = state.stores("default").variants.save(TINY_MODEL, "erased", [eraser], method="leace",
                                                  hidden_size=lm.hidden_size)
     base = client.post("/logit-lens", json={"prompt": PROMPT, "top_k": 5}).json()
     reply = client.post("/logit-lens", json={"prompt": PROMPT, "top_k": 5, "variant": "erased"})
@@ -93,7 +93,7 @@ def test_a_variant_the_runtime_cannot_serve_yet_is_refused_not_ignored(client: T
 
     lm = tiny_lm()
     delta = LowRankDelta("model.layers.0.mlp.down_proj", torch.zeros(1, 65), torch.zeros(lm.hidden_size, 1))
-    state.variant_store("default").save(TINY_MODEL, "edited", [delta], method="rome", hidden_size=lm.hidden_size)
+    state.stores("default").variants.save(TINY_MODEL, "edited", [delta], method="rome", hidden_size=lm.hidden_size)
     problem = assert_problem(client.post("/logit-lens", json={"prompt": PROMPT, "variant": "edited"}), 409, "variant")
     assert "maps 65" in problem["detail"]  # refused, never silently read as the base model
 

@@ -78,7 +78,7 @@ def test_serving_the_edited_variant_equals_merged_weights_and_the_base_is_a_roll
         client: TestClient, state: AppState) -> None:
     edit(client, state, name="served")
     lm = state.registry.get(TINY_MODEL)
-    variant = state.variant_store(DEFAULT_TENANT).load(TINY_MODEL, "served")
+    variant = state.stores(DEFAULT_TENANT).variants.load(TINY_MODEL, "served")
     deltas = [(c.module, c.a, c.b) for c in variant.components]  # type: ignore[attr-defined]
     ids = torch.tensor([lm.tokenizer("The capital of France is")["input_ids"]])
     with torch.no_grad():
@@ -99,7 +99,7 @@ def test_serving_the_edited_variant_equals_merged_weights_and_the_base_is_a_roll
 def test_the_same_edit_twice_gives_the_same_delta(client: TestClient, state: AppState) -> None:
     first, second = edit(client, state, name="one"), edit(client, state, name="two")
     assert first["status"] == second["status"] == "succeeded"
-    store = state.variant_store(DEFAULT_TENANT)
+    store = state.stores(DEFAULT_TENANT).variants
     a, b = store.load(TINY_MODEL, "one"), store.load(TINY_MODEL, "two")
     for x, y in zip(a.components, b.components, strict=True):
         assert torch.equal(x.a, y.a) and torch.equal(x.b, y.b)  # type: ignore[attr-defined]

@@ -110,7 +110,7 @@ def test_an_erase_job_stores_a_variant_with_its_report_and_generate_serves_it(cl
     assert shown["provenance"]["job_id"] == job["id"]
     assert [c["site"] for c in shown["components"]] == ["block.1"]
 
-    variant = state.variant_store("default").load(TINY_MODEL, "no-city@1")
+    variant = state.stores("default").variants.load(TINY_MODEL, "no-city@1")
     factors = variant.components[0].tensors()
     lm = tiny_lm()
     with reference_eraser(lm, 1, factors):
@@ -198,7 +198,7 @@ def test_too_many_examples_are_refused_before_any_work(tmp_path: Path) -> None:
 def test_a_variant_with_components_the_runtime_cannot_apply_is_a_409_not_a_silent_base_model(
         client: TestClient, state: AppState) -> None:
     delta = LowRankDelta("model.layers.0.mlp.up_proj", torch.zeros(1, 32), torch.zeros(64, 1))
-    state.variant_store("default").save(TINY_MODEL, "edited", [delta], method="rome", hidden_size=32)
+    state.stores("default").variants.save(TINY_MODEL, "edited", [delta], method="rome", hidden_size=32)
     problem = assert_problem(client.post("/generate", json={"prompt": PROMPT, "variant": "edited"}), 409, "variant")
     assert "module.model.layers.0.mlp.up_proj" in problem["detail"]
 
@@ -219,7 +219,7 @@ def test_a_score_job_on_a_variant_scores_with_its_eraser(client: TestClient, sta
     result = client.get(f"/jobs/{reply.json()['id']}").json()["result"]
     assert result["variant"] == "no-city@1"
     lm = tiny_lm()
-    factors = state.variant_store("default").load(TINY_MODEL, "no-city").components[0].tensors()
+    factors = state.stores("default").variants.load(TINY_MODEL, "no-city").components[0].tensors()
     for text, view in zip(texts, result["texts"], strict=True):
         ids = torch.tensor([lm.tokenizer(text)["input_ids"]])
         with reference_eraser(lm, 1, factors), torch.no_grad():
@@ -253,7 +253,7 @@ def test_an_attribution_job_on_a_variant_explains_the_variants_prediction(client
     assert result["variant"] == "no-city@1"
     target = result["targets"][0]
     ids = torch.tensor([lm.tokenizer(PROMPT)["input_ids"]])
-    factors = state.variant_store("default").load(TINY_MODEL, "no-city").components[0].tensors()
+    factors = state.stores("default").variants.load(TINY_MODEL, "no-city").components[0].tensors()
     with reference_eraser(lm, 1, factors), torch.no_grad():
         logprobs = torch.log_softmax(lm.model(input_ids=ids).logits[0, -1].double(), -1)
     assert target["id"] == int(logprobs.argmax())  # the top prediction of the variant

@@ -8,7 +8,8 @@ import pytest
 from pydantic import TypeAdapter
 
 from jobs.store import JobRecord
-from schemas.jobs import Job, JobStatus
+from ops.registry import Job
+from schemas.jobs import JobStatus
 from service.jobviews import job_view, render_job
 
 # As a worker stores it: `ScoreResult.model_dump(mode="json")`, every field present.

@@ -141,7 +141,7 @@ def test_a_vector_whose_manifest_was_altered_is_a_409_and_is_not_listed(client: 
 @pytest.mark.parametrize("damage", ["components", "manifest"])
 def test_a_variant_with_a_flipped_byte_is_a_409_and_no_job_is_queued_on_it(client: TestClient, state: AppState,
                                                                            damage: str) -> None:
-    stored = state.variant_store(DEFAULT_TENANT).save(TINY_MODEL, "v", [eraser()], method="leace", hidden_size=32)
+    stored = state.stores(DEFAULT_TENANT).variants.save(TINY_MODEL, "v", [eraser()], method="leace", hidden_size=32)
     version_dir = state.settings.variant_store / TINY_MODEL / "v" / str(stored.version)
     if damage == "components":
         flip_last_byte(version_dir / "components.safetensors")
@@ -159,11 +159,13 @@ def test_a_variant_with_a_flipped_byte_is_a_409_and_no_job_is_queued_on_it(clien
 
 def test_a_variant_damaged_after_its_job_was_queued_fails_the_job_with_a_409(client: TestClient,
                                                                               state: AppState) -> None:
-    state.variant_store(DEFAULT_TENANT).save(TINY_MODEL, "v", [eraser()], method="leace", hidden_size=32)
+    state.stores(DEFAULT_TENANT).variants.save(TINY_MODEL, "v", [eraser()], method="leace", hidden_size=32)
     job = client.post("/score", json={"texts": ["hi"], "variant": "v"}).json()
     flip_last_byte(state.settings.variant_store / TINY_MODEL / "v" / "1" / "components.safetensors")
     run_enqueued(state, job["id"])
     record: JobRecord | None = state.store.get(job["id"])
     assert record is not None and record.status.value == "failed"
-    assert record.error is not None and (record.error["status"], record.error["title"]) == (409, "Corrupt stored entry")
+    # The same problem as at submission (one rule, one answer): 409, titled for the kind, naming the field.
+    assert record.error is not None
+    assert (record.error["status"], record.error["title"], record.error["field"]) == (409, "Corrupt variant", "variant")
     assert "sha256" in record.error["detail"]

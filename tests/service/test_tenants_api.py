@@ -148,7 +148,7 @@ def test_a_vector_is_seen_used_and_deleted_only_by_the_tenant_that_made_it(clien
 
 def test_a_variant_is_listed_shown_served_and_deleted_only_for_its_tenant(client: TestClient,
                                                                           state: AppState) -> None:
-    state.variant_store("team-a").save(TINY_MODEL, "mine", [eraser(1)], method="leace", hidden_size=32)
+    state.stores("team-a").variants.save(TINY_MODEL, "mine", [eraser(1)], method="leace", hidden_size=32)
     listed = client.get(f"/models/{TINY_MODEL}/variants", headers=A).json()["variants"]
     assert [v["ref"] for v in listed] == ["mine@1"]
     assert client.get(f"/models/{TINY_MODEL}/variants", headers=B).json()["variants"] == []
@@ -191,8 +191,8 @@ def test_a_job_carries_its_tenant_to_the_worker_which_stores_the_result_in_that_
     assert client.get(f"/jobs/{reply.json()['id']}", headers=B).json()["status"] == "succeeded"
     assert [v["ref"] for v in client.get("/steering/vectors", headers=B).json()["vectors"]] == ["big@1"]
     assert client.get("/steering/vectors", headers=A).json()["vectors"] == []
-    assert state.vector_store("team-b").load(TINY_MODEL, "big@1").version == 1
-    assert state.vector_store(DEFAULT_TENANT).list(TINY_MODEL) == []
+    assert state.stores("team-b").vectors.load(TINY_MODEL, "big@1").version == 1
+    assert state.stores(DEFAULT_TENANT).vectors.list(TINY_MODEL) == []
 
 
 def test_idempotency_keys_belong_to_a_tenant(client: TestClient) -> None:
@@ -206,7 +206,7 @@ def test_idempotency_keys_belong_to_a_tenant(client: TestClient) -> None:
 def test_without_keys_everything_is_the_default_tenant_in_the_stores_old_layout(tmp_path: Path) -> None:
     state = app_state(tiny_settings(tmp_path, api_load_models=True), tiny_registry(), *fake_clients())
     beat(state.directory)
-    state.variant_store(DEFAULT_TENANT).save(TINY_MODEL, "old", [eraser(2)], method="leace", hidden_size=32)
+    state.stores(DEFAULT_TENANT).variants.save(TINY_MODEL, "old", [eraser(2)], method="leace", hidden_size=32)
     assert (state.settings.variant_store / TINY_MODEL / "old" / "1").is_dir()  # where it always was
     with TestClient(create_app(state=state)) as client:
         assert [v["ref"] for v in client.get(f"/models/{TINY_MODEL}/variants").json()["variants"]] == ["old@1"]

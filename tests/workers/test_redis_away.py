@@ -80,7 +80,7 @@ def test_progress_and_cancel_checks_do_not_fail_a_job_while_redis_is_away(runtim
     runtime.store.claim(job_id, "w1")
     Outage(monkeypatch, runtime.store, ["set_progress", "cancel_requested"], times=1)
     context = JobContext(job_id=job_id, store=runtime.store)
-    context.report(0.5, "halfway")  # neither write nor check reaches Redis: no exception
-    context.report(0.75, "later")  # Redis is back: the record catches up
+    context.progress.report(0.5, "halfway")  # neither write nor check reaches Redis: no exception
+    context.progress.report(0.75, "later")  # Redis is back: the record catches up
     record = runtime.store.get(job_id)
     assert record is not None and (record.fraction, record.stage) == (0.75, "later")

@@ -13,7 +13,7 @@ from rq.serializers import JSONSerializer
 from rq.timeouts import JobTimeoutException
 
 import engine.scoring
-import workers.tasks
+import ops.score
 from jobs.directory import WorkerDirectory
 from jobs.store import RUNNING_SET, JobStore
 from jobs.submission import JobSubmitter
@@ -154,7 +154,7 @@ def test_an_exception_in_the_task_fails_the_job_and_propagates(
     def explode(*args: Any) -> dict[str, Any]:
         raise RuntimeError("out of cheese")
 
-    monkeypatch.setitem(workers.tasks.TASKS, "score", explode)
+    monkeypatch.setattr(ops.score.OPERATION, "run", explode)
     job_id, payload = score_job(runtime)
 
     with pytest.raises(RuntimeError, match="out of cheese"):
@@ -180,7 +180,7 @@ def test_running_out_of_memory_fails_the_job_with_advice_and_keeps_the_worker_se
     def greedy(*args: Any) -> dict[str, Any]:
         raise error
 
-    monkeypatch.setitem(workers.tasks.TASKS, "score", greedy)
+    monkeypatch.setattr(ops.score.OPERATION, "run", greedy)
     job_id, payload = score_job(runtime)
     run_job(runtime, job_id, "score", payload)  # does not raise: the worker goes on to the next job
     record = runtime.store.get(job_id)
@@ -216,7 +216,7 @@ def test_a_job_canceled_while_queued_is_skipped(runtime: WorkerRuntime, monkeypa
         ran.append(args)
         return {}
 
-    monkeypatch.setitem(workers.tasks.TASKS, "score", task)
+    monkeypatch.setattr(ops.score.OPERATION, "run", task)
 
     run_job(runtime, job_id, "score", payload)
 
@@ -254,7 +254,7 @@ def test_a_job_that_times_out_fails_with_a_timeout_problem_and_propagates(
     def too_slow(*args: Any) -> dict[str, Any]:
         raise JobTimeoutException("took too long")
 
-    monkeypatch.setitem(workers.tasks.TASKS, "score", too_slow)
+    monkeypatch.setattr(ops.score.OPERATION, "run", too_slow)
     job_id, payload = score_job(runtime)
 
     with pytest.raises(JobTimeoutException):

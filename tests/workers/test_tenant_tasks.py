@@ -15,19 +15,18 @@ import torch
 from config.logs import JsonFormatter
 from config.settings import DEFAULT_TENANT
 from engine.components import AffineEraser
-from engine.variant_store import VariantNotFoundError
 from jobs.directory import WorkerDirectory
 from jobs.store import JobStore, new_job_id
 from jobs.submission import hash_request
+from ops.context import Stores
+from ops.errors import NotFoundError
+from ops.references import load_variant, on_variant
 from schemas.jobs import JobStatus
 from tests.fakes import TINY_MODEL, beat, fake_clients, tiny_lm, tiny_registry, tiny_settings
 from tests.workers.test_erase_task import EXAMPLES
 from workers.context import JobContext
-from workers.diagnosis import stage
 from workers.runtime import WorkerRuntime
-from workers.steering import vector_store
 from workers.tasks import run_job
-from workers.variants import load_variant, on_variant, variant_store
 
 
 def runtime_for(tmp_path: Path) -> WorkerRuntime:
@@ -53,8 +52,8 @@ def run(runtime: WorkerRuntime, kind: str, payload: dict[str, Any], tenant: str,
     return runtime.store.get(job_id)
 
 
-def context(runtime: WorkerRuntime, tenant: str) -> JobContext:
-    return JobContext(job_id="j", store=runtime.store, tenant=tenant)
+def stores(runtime: WorkerRuntime, tenant: str) -> Stores:
+    return Stores.of(runtime.settings, tenant)
 
 
 def test_an_erase_job_stores_its_variant_in_its_tenants_store_only(tmp_path: Path) -> None:
@@ -62,9 +61,9 @@ def test_an_erase_job_stores_its_variant_in_its_tenants_store_only(tmp_path: Pat
     body = {"name": "no-city", "examples": EXAMPLES, "layers": [1], "batch_size": 8}
     record = run(runtime, "erase", body, "team-a")
     assert record.status is JobStatus.succeeded, record.error
-    assert [m["ref"] for m in variant_store(runtime, context(runtime, "team-a")).list(TINY_MODEL)] == ["no-city@1"]
-    assert variant_store(runtime, context(runtime, "team-b")).list(TINY_MODEL) == []
-    assert variant_store(runtime, context(runtime, DEFAULT_TENANT)).list(TINY_MODEL) == []
+    assert [m["ref"] for m in stores(runtime, "team-a").variants.list(TINY_MODEL)] == ["no-city@1"]
+    assert stores(runtime, "team-b").variants.list(TINY_MODEL) == []
+    assert stores(runtime, DEFAULT_TENANT).variants.list(TINY_MODEL) == []
     assert (runtime.settings.variant_store / "_tenants" / "team-a" / TINY_MODEL / "no-city" / "1").is_dir()
     # A child made by the same tenant finds its parent; another tenant naming it gets a 404.
     child = run(runtime, "erase", {**body, "variant": "no-city@1"}, "team-a")
@@ -77,10 +76,11 @@ def test_a_job_reads_only_its_tenants_variant(tmp_path: Path) -> None:
     runtime = runtime_for(tmp_path)
     hidden = tiny_lm().hidden_size
     eraser = AffineEraser(1, torch.randn(hidden, 2), torch.randn(2, hidden), torch.zeros(hidden))
-    variant_store(runtime, context(runtime, "team-a")).save(TINY_MODEL, "v", [eraser], method="leace",
+    stores(runtime, "team-a").variants.save(TINY_MODEL, "v", [eraser], method="leace",
                                                             hidden_size=hidden)
-    assert load_variant(runtime, context(runtime, "team-a"), TINY_MODEL, "v").ref == "v@1"
-    with pytest.raises(VariantNotFoundError), on_variant(runtime, context(runtime, "team-b"), TINY_MODEL, "v"):
+    variant = load_variant(runtime.resident(TINY_MODEL, "team-a"), "v")
+    assert variant is not None and variant.ref == "v@1"
+    with pytest.raises(NotFoundError), on_variant(runtime.resident(TINY_MODEL, "team-b"), "v"):
         pass
     score = {"texts": ["The capital of France is Paris."], "variant": "v"}
     assert run(runtime, "score", score, "team-a").result["variant"] == "v@1"
@@ -93,15 +93,19 @@ def test_an_extraction_job_stores_its_vector_in_its_tenants_store(tmp_path: Path
     body = {"name": "honesty", "positive": ["Be honest:", "Tell the truth:"], "negative": ["Lie:", "Make it up:"],
             "layers": [1]}
     assert run(runtime, "steering_vector", body, "team-b").status is JobStatus.succeeded
-    assert [m["name"] for m in vector_store(runtime, context(runtime, "team-b")).list(TINY_MODEL)] == ["honesty"]
-    assert vector_store(runtime, context(runtime, DEFAULT_TENANT)).list(TINY_MODEL) == []
+    assert [m["name"] for m in stores(runtime, "team-b").vectors.list(TINY_MODEL)] == ["honesty"]
+    assert stores(runtime, DEFAULT_TENANT).vectors.list(TINY_MODEL) == []
 
 
-def test_a_diagnosis_stage_keeps_the_jobs_tenant_and_request_id(tmp_path: Path) -> None:
+def test_a_stage_of_a_job_reports_into_the_jobs_record_scaled_and_labelled(tmp_path: Path) -> None:
     runtime = runtime_for(tmp_path)
-    parent = JobContext(job_id="j", store=runtime.store, tenant="team-a", request_id="r-1")
-    child = stage(parent, 0.1, 0.5, "attribution")
-    assert (child.tenant, child.request_id, child.job_id) == ("team-a", "r-1", "j")
+    job_id = queued(runtime.store, "diagnose", {}, "team-a", "r-1")
+    assert runtime.store.claim(job_id, "w")  # progress is recorded for running jobs
+    job = JobContext(job_id=job_id, store=runtime.store, tenant="team-a", request_id="r-1")
+    job.progress.span(0.1, 0.5, "attribution").span(0.5, 1.0, "pass").report(0.5, "chunk")
+    record = runtime.store.get(job_id)
+    assert record is not None
+    assert (record.fraction, record.stage) == (pytest.approx(0.4), "attribution: pass: chunk")
 
 
 def test_what_a_job_logs_carries_its_id_tenant_and_request_id(tmp_path: Path) -> None:

@@ -1,0 +1,58 @@
+"""`score`: per-token log-probabilities of texts, batched, on the base model or a variant (a job)."""
+
+from __future__ import annotations
+
+import time
+
+from engine.progress import Progress
+from engine.scoring import TextScore, score_texts
+from ops.checks import check_batch_size, check_count, check_token_counts
+from ops.context import Facts, Resident
+from ops.operation import JobOperation
+from ops.references import on_variant, pin_variant
+from schemas.jobs import ScoreJob
+from schemas.scoring import ScoreRequest, ScoreResult, TextScoreView, TokenScore
+
+DEFAULT_BATCH_SIZE = 8
+
+
+def describe(score: TextScore) -> TextScoreView:
+    defined = [v for v in score.logprobs if v is not None]
+    return TextScoreView(
+        tokens=[TokenScore(id=i, text=t, logprob=lp)
+                for i, t, lp in zip(score.token_ids, score.tokens, score.logprobs, strict=True)],
+        total_logprob=score.total_logprob,
+        mean_logprob=sum(defined) / len(defined) if defined else None,
+    )
+
+
+class Score(JobOperation[ScoreRequest, ScoreResult]):
+    request = ScoreRequest
+    result = ScoreResult
+    kind = "score"
+    view = ScoreJob
+    path = "/score"
+    summary = "Score texts: per-token log-probabilities (job)"
+    tag = "scoring"
+
+    def check(self, request: ScoreRequest, facts: Facts) -> ScoreRequest:
+        variant = pin_variant(facts, request.variant)
+        settings = facts.settings
+        check_count(len(request.texts), settings.max_score_texts, "texts")
+        check_batch_size(request.batch_size, settings.max_batch_size)
+        # Counted as the run encodes them, special tokens included; the schema already refuses an empty text.
+        check_token_counts(facts, {f"texts.{i}": (f"text {i}", text) for i, text in enumerate(request.texts)},
+                           minimum=0, add_special_tokens=True)
+        return request.model_copy(update={"variant": variant})
+
+    def run(self, request: ScoreRequest, at: Resident, progress: Progress) -> ScoreResult:
+        batch_size = min(request.batch_size or DEFAULT_BATCH_SIZE, at.settings.max_batch_size)
+        started = time.perf_counter()
+        progress.report(0.0, "scoring")
+        with on_variant(at, request.variant) as variant:
+            scores = score_texts(at.lm, request.texts, batch_size=batch_size, on_batch=progress.counter("scoring"))
+        return ScoreResult(texts=[describe(s) for s in scores], variant=variant.ref if variant is not None else None,
+                           elapsed_seconds=time.perf_counter() - started)
+
+
+OPERATION = Score()
