@@ -20,6 +20,8 @@ from redis import Redis
 from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
+from rq import Queue
+from rq.serializers import JSONSerializer
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -32,6 +34,8 @@ from jobs.reader import AsyncJobReader
 from jobs.store import JobStore
 from jobs.submission import JobSubmitter
 from service.state import AppState
+from workers.runtime import WorkerRuntime
+from workers.tasks import run_job
 
 TINY_MODEL = "tiny"
 EOS = "<|eos|>"
@@ -191,3 +195,19 @@ def queued_job(store: JobStore, *, model: str = TINY_MODEL, kind: str = "score",
 
 def dumps(payload: Any) -> bytes:
     return json.dumps(payload).encode()
+
+
+def run_enqueued(state: AppState, job_id: str, registry: ModelRegistry | None = None) -> None:
+    """Run a submitted job exactly as RQ would hand it to a worker: the enqueued arguments.
+
+    Args:
+        state: the API's state (its Redis, settings and job store are the worker's too).
+        job_id: the job.
+        registry: the worker's models; the API's by default.
+    """
+    model = state.store.get(job_id).model  # type: ignore[union-attr]
+    queue = Queue(state.settings.queue_name(model), connection=state.rq_redis, serializer=JSONSerializer)
+    (args,) = [job.args for job in queue.jobs if job.args[0] == job_id]
+    worker = WorkerRuntime(settings=state.settings, registry=registry or state.registry, store=state.store,
+                           worker_name="worker-1")
+    run_job(worker, *args)

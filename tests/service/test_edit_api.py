@@ -15,9 +15,8 @@ from config.settings import DEFAULT_TENANT
 from engine.loading import LoadedModel
 from service.main import create_app
 from service.state import AppState
-from tests.fakes import TINY_MODEL, app_state, beat, fake_clients, tiny_registry, tiny_settings
+from tests.fakes import TINY_MODEL, app_state, beat, fake_clients, run_enqueued, tiny_registry, tiny_settings
 from tests.service.test_api import assert_problem
-from tests.service.test_erase_api import run_enqueued
 
 FACT = {"prompt": "The capital of {} is", "subject": "France", "target_new": " Rome", "target_true": " Paris",
         "paraphrases": ["France's capital city is"],

@@ -13,17 +13,13 @@ import pytest
 import torch
 from concept_erasure import LeaceEraser
 from fastapi.testclient import TestClient
-from rq import Queue
-from rq.serializers import JSONSerializer
 
 from engine.components import LowRankDelta
 from engine.loading import LoadedModel
 from service.main import create_app
 from service.state import AppState
-from tests.fakes import TINY_MODEL, app_state, beat, fake_clients, tiny_lm, tiny_registry, tiny_settings
+from tests.fakes import TINY_MODEL, app_state, beat, fake_clients, run_enqueued, tiny_lm, tiny_registry, tiny_settings
 from tests.service.test_api import assert_problem
-from workers.runtime import WorkerRuntime
-from workers.tasks import run_job
 
 PROMPT = "The capital of France is"
 SUBJECTS = ["The capital of France", "The quick brown fox", "Interpretability", "One, two, three", "The lazy dog"]
@@ -43,14 +39,6 @@ def state(tmp_path: Path) -> AppState:
 def client(state: AppState) -> Iterator[TestClient]:
     with TestClient(create_app(state=state)) as test_client:
         yield test_client
-
-
-def run_enqueued(state: AppState, job_id: str) -> None:
-    """Run the job exactly as RQ would hand it to the worker: the enqueued arguments."""
-    queue = Queue(state.settings.queue_name(TINY_MODEL), connection=state.rq_redis, serializer=JSONSerializer)
-    (args,) = [job.args for job in queue.jobs if job.args[0] == job_id]
-    worker = WorkerRuntime(settings=state.settings, registry=state.registry, store=state.store, worker_name="worker-1")
-    run_job(worker, *args)
 
 
 def erase(client: TestClient, state: AppState, **body: Any) -> dict[str, Any]:

@@ -16,9 +16,9 @@ from engine.components import AffineEraser
 from jobs.store import JobRecord
 from service.main import create_app
 from service.state import AppState
-from tests.fakes import TINY_MODEL, app_state, beat, fake_clients, tiny_lm, tiny_registry, tiny_settings
+from tests.fakes import TINY_MODEL, app_state, beat, fake_clients, run_enqueued, tiny_lm, tiny_registry, tiny_settings
 from tests.service.test_api import assert_problem
-from tests.service.test_erase_api import EXAMPLES, run_enqueued
+from tests.service.test_erase_api import EXAMPLES
 
 BAD_NAMES = ["../x", "..", "a/b", "a\\b", "a\x00b", "a\nb", ".hidden", "-x", "x" * 65, "", "a b", "é"]
 HONEST = ["I will answer honestly:", "Let me be truthful:"]

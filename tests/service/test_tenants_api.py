@@ -20,9 +20,8 @@ from engine.components import AffineEraser
 from service.auth import KeyRing
 from service.main import create_app
 from service.state import AppState
-from tests.fakes import TINY_MODEL, app_state, beat, fake_clients, tiny_lm, tiny_registry, tiny_settings
+from tests.fakes import TINY_MODEL, app_state, beat, fake_clients, run_enqueued, tiny_lm, tiny_registry, tiny_settings
 from tests.service.test_api import assert_problem
-from tests.service.test_erase_api import run_enqueued
 
 KEY_A, KEY_B = "key-of-team-a-0001", "key-of-team-b-0002"
 A, B = {"X-API-Key": KEY_A}, {"X-API-Key": KEY_B}
