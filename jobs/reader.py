@@ -11,7 +11,8 @@ from typing import Any, cast
 from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import ResponseError
 
-from jobs.store import JOB_PREFIX, REAP_SCRIPT, RUNNING_SET, JobRecord, just_restarted, reap_args
+from jobs.record import JobRecord
+from jobs.store import JOB_PREFIX, REAP_SCRIPT, RUNNING_SET, just_restarted, reap_args
 from schemas.jobs import JobStatus
 
 

@@ -19,7 +19,8 @@ from rq.serializers import JSONSerializer
 
 from config.settings import DEFAULT_TENANT
 from jobs.quota import ACTIVE_PREFIX, JobQuota
-from jobs.store import STATS_KEY, JobRecord, JobStore, new_job_id
+from jobs.record import JobRecord, new_job_id
+from jobs.store import STATS_KEY, JobStore
 
 TASK_PATH = "workers.tasks.run_job"
 IDEMPOTENCY_PREFIX = "interp:idem:"

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from fastapi import Response
 
-from jobs.store import JobRecord
+from jobs.record import JobRecord
 from ops.registry import JOB_VIEWS
 from schemas.jobs import JobBase, Progress
 from schemas.problems import Problem

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import Response
 
 from jobs.quota import TooManyJobsError
-from jobs.store import JobRecord
+from jobs.record import JobRecord
 from jobs.submission import IdempotencyConflictError
 from ops.errors import ProblemError
 from ops.operation import JobOperation

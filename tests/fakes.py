@@ -183,7 +183,7 @@ def beat(directory: WorkerDirectory, worker: str = "worker-1", models: tuple[str
 def queued_job(store: JobStore, *, model: str = TINY_MODEL, kind: str = "score",
                payload: dict[str, Any] | None = None) -> str:
     """Write a queued job record directly (no RQ message) and return its id."""
-    from jobs.store import new_job_id
+    from jobs.record import new_job_id
     from jobs.submission import hash_request
 
     job_id = new_job_id()

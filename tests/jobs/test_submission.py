@@ -9,7 +9,8 @@ from redis import Redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from jobs.store import JobRecord, JobStore
+from jobs.record import JobRecord
+from jobs.store import JobStore
 from jobs.submission import TASK_PATH, IdempotencyConflictError, JobSubmitter, idempotency_key_name
 from schemas.jobs import JobStatus
 from tests.fakes import fake_clients

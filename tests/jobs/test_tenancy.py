@@ -14,7 +14,8 @@ from rq.serializers import JSONSerializer
 
 from config.settings import DEFAULT_TENANT
 from jobs.quota import ACTIVE_PREFIX, PENDING_SECONDS, JobQuota, TooManyJobsError
-from jobs.store import STATS_KEY, JobStore, new_job_id
+from jobs.record import new_job_id
+from jobs.store import STATS_KEY, JobStore
 from jobs.submission import JobSubmitter
 from schemas.jobs import JobStatus
 from tests.fakes import fake_clients, queued_job

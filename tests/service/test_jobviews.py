@@ -7,7 +7,7 @@ import json
 import pytest
 from pydantic import TypeAdapter
 
-from jobs.store import JobRecord
+from jobs.record import JobRecord
 from ops.registry import Job
 from schemas.jobs import JobStatus
 from service.jobviews import job_view, render_job

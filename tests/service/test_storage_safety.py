@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from config.settings import DEFAULT_TENANT
 from engine.components import AffineEraser
-from jobs.store import JobRecord
+from jobs.record import JobRecord
 from service.main import create_app
 from service.state import AppState
 from tests.fakes import TINY_MODEL, app_state, beat, fake_clients, run_enqueued, tiny_lm, tiny_registry, tiny_settings

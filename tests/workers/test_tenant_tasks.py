@@ -16,7 +16,8 @@ from config.logs import JsonFormatter
 from config.settings import DEFAULT_TENANT
 from engine.components import AffineEraser
 from jobs.directory import WorkerDirectory
-from jobs.store import JobStore, new_job_id
+from jobs.record import new_job_id
+from jobs.store import JobStore
 from jobs.submission import hash_request
 from ops.context import Stores
 from ops.errors import NotFoundError
