@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request, Security
+from fastapi import Depends, Header, Path, Request, Security
 from fastapi.security import APIKeyHeader
 
 from config.logs import update_context
 from config.settings import Settings
 from ops.context import Facts, Resident
 from ops.errors import FieldError, NotFoundError, ProblemError, UnavailableError
-from schemas.names import NAME, NAME_RULE
+from schemas.names import JOB_ID_PATTERN, NAME, NAME_RULE
 from service.auth import API_KEY_HEADER, API_KEY_SCHEME, Caller
 from service.rate_limit import retry_after
 from service.state import AppState
@@ -116,3 +116,6 @@ def resident_for(state: AppState, caller: Caller, model: str | None) -> Resident
 #: The optional ``Idempotency-Key`` header of every job submission.
 IdempotencyKey = Annotated[str | None, Header(max_length=200, description="Retries with the same key return the "
                                               "same job (a different body with the same key is a 409).")]
+
+#: The ``job_id`` path parameter of every job route.
+JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, description="The job id from the 202 response.")]

@@ -13,10 +13,16 @@ from datetime import UTC, datetime
 from fastapi import Response
 
 from jobs.record import JobRecord
+from ops.errors import NotFoundError, ProblemError
 from ops.registry import JOB_VIEWS
 from schemas.jobs import JobBase, Progress
 from schemas.problems import Problem
 from service.auth import Caller
+
+
+def unknown_job(job_id: str) -> ProblemError:
+    """The 404 of a job that never existed, has expired, or is another tenant's."""
+    return NotFoundError("Unknown job", f"no job {job_id!r} (it never existed or has expired)", "job_id")
 
 
 def visible(record: JobRecord | None, caller: Caller) -> JobRecord | None:

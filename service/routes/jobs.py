@@ -6,24 +6,17 @@ import asyncio
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Query, Response
 
 from ops.errors import ProblemError
 from ops.registry import Job
 from schemas.jobs import JobStatus
-from schemas.names import JOB_ID_PATTERN
-from service.deps import CallerDep, StateDep
-from service.jobviews import job_response, visible
+from service.deps import CallerDep, JobId, StateDep
+from service.jobviews import job_response, unknown_job, visible
 from service.problems import problem_responses
 
 router = APIRouter(tags=["jobs"])
 
-JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, description="The job id from the 202 response.")]
-
-
-def _not_found(job_id: str) -> ProblemError:
-    return ProblemError(404, "Unknown job", f"no job {job_id!r} (it never existed or has expired)",
-                        field="job_id")
 
 
 @router.get(
@@ -48,7 +41,7 @@ async def get_job(
         delay = min(delay * 1.5, 0.25)
         record = visible(await state.reader.get(job_id), caller)
     if record is None:
-        raise _not_found(job_id)
+        raise unknown_job(job_id)
     headers = None if record.status.terminal else {"Retry-After": str(state.settings.retry_after_seconds)}
     return job_response(record, headers=headers)
 
@@ -63,7 +56,7 @@ async def get_job(
 def cancel_job(job_id: JobId, state: StateDep, caller: CallerDep) -> Response:
     record = visible(state.store.get(job_id), caller)
     if record is None:
-        raise _not_found(job_id)
+        raise unknown_job(job_id)
     if record.status.terminal:
         raise ProblemError(409, "Job already ended", f"job {job_id} is {record.status.value}; nothing to cancel",
                            field="job_id")
@@ -76,5 +69,5 @@ def cancel_job(job_id: JobId, state: StateDep, caller: CallerDep) -> Response:
         state.submitter.cancel_queued(state.settings.queue_name(record.model), job_id)
     updated = state.store.get(job_id)
     if updated is None:
-        raise _not_found(job_id)
+        raise unknown_job(job_id)
     return job_response(updated, status_code=202)

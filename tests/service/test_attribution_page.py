@@ -28,7 +28,8 @@ from schemas.problems import PROBLEM_MEDIA_TYPE
 from service.deps import get_caller
 from service.main import create_app
 from service.state import AppState
-from service.views.attribution_page import CONTENT_SECURITY_POLICY, render_attribution_page, router
+from service.views.attribution_html import CONTENT_SECURITY_POLICY
+from service.views.attribution_page import render_attribution_page, router
 from tests.fakes import TINY_MODEL, app_state, beat, fake_clients, queued_job, tiny_registry, tiny_settings
 
 EVIL = "<script>alert(1)</script>"
