@@ -26,12 +26,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import random
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -41,8 +37,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.service import find_pids, memory_mib, wait_ready
-from launcher.stack import free_port
+from benchmarks.stack import find_pids, memory_mib, running_stack, wait_ready
 
 PROMPTS = ["The capital of France is", "Water boils at a temperature of", "Roses are red, violets are",
            "The quick brown fox", "In 1969, the first person to walk on the Moon was"]
@@ -263,33 +258,10 @@ def main() -> int:
         wait_ready(args.url.rstrip("/"), None, 60)
         return measure(args, args.url.rstrip("/"), pids)
 
-    with tempfile.TemporaryDirectory(prefix="interp-load-") as tmp:
-        port = free_port()
-        env = dict(os.environ, INTERP_PORT=str(port), INTERP_HOST="127.0.0.1", INTERP_DATA_DIR=tmp)
-        env.setdefault("INTERP_MODEL_CACHE_DIR", str(Path.home() / ".cache" / "interp-service" / "models"))
-        env.pop("INTERP_REDIS_URL", None)
-        log = Path(tmp) / "stack.log"
-        signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM too stops the stack
-        with log.open("wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "launcher"], stdout=out, stderr=subprocess.STDOUT,
-                                    env=env, start_new_session=True)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_ready(url, proc, 300)
-            pids = {role: pid for role, pid in find_pids(proc.pid).items() if role in ("api", "worker")}
-            print(f"stack ready at {url}; api pid {pids.get('api')}, worker pid {pids.get('worker')}")
-            return measure(args, url, pids)
-        except Exception:
-            print("---- stack log (tail) ----\n" + log.read_text(errors="replace")[-4000:], file=sys.stderr)
-            raise
-        finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-
+    with tempfile.TemporaryDirectory(prefix="interp-load-") as tmp, running_stack(Path(tmp)) as stack:
+        pids = {role: pid for role, pid in find_pids(stack.pid).items() if role in ("api", "worker")}
+        print(f"api pid {pids.get('api')}, worker pid {pids.get('worker')}")
+        return measure(args, stack.url, pids)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -4,6 +4,7 @@ Run (from the repository root, in the virtualenv; needs ``wrk``: ``apt-get insta
 
     python -m benchmarks.service [--clients 32] [--rate 10] [--seconds 10] [--no-fail]
     python -m benchmarks.service --url http://127.0.0.1:8000 --redis-url redis://127.0.0.1:6379/0
+    python -m benchmarks.service --baseline 37add52 [--rounds 2]   # the same run on another commit too
 
 Without ``--url`` it starts ``python -m launcher`` on a free port (Redis data in a temporary
 ``INTERP_DATA_DIR``, the model cache shared), waits for ``/readyz`` and always stops it.
@@ -20,18 +21,19 @@ on; an asyncio/httpx generator on this 2-core machine doubled the measured p50).
 The peer in the same run is the Redis work of each request done directly with redis-py, paced
 the same way from as many threads. Prints a markdown table; exits 1 if enqueue p50 >= 10 ms,
 status p50 >= 5 ms or any request failed.
+
+``--baseline REV`` measures a checkout of another commit (a temporary git worktree, its own
+launcher) and this checkout alternately, ``--rounds`` times each, in one run, and adds a table of
+their paced p50s side by side: a change to the API must not make submission or polling slower.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -40,14 +42,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 from redis import Redis
 
-from launcher.stack import free_port
+from benchmarks.stack import HERE, find_pids, memory_mib, running_stack, wait_ready
 
 TARGETS_MS = {"enqueue": 10.0, "status": 5.0}
 TEXT = "The quick brown fox jumps over the lazy dog."
-ROLES = (("api", r"-m service$"), ("worker", r"-m workers$"), ("redis", r"redis-server"))
 
 
 @dataclass
@@ -126,24 +126,16 @@ def raw_enqueue(conn: Redis) -> None:
         pipe.execute()
 
 
-def find_pids(launcher: int) -> dict[str, int]:
-    """API, worker and Redis pids: the launcher's children, by command line."""
-    found: dict[str, int] = {}
-    for tasks in Path(f"/proc/{launcher}/task").glob("*/children"):
-        for pid in tasks.read_text().split():
-            with contextlib.suppress(OSError):
-                line = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-                found.update({role: int(pid) for role, pattern in ROLES if re.search(pattern, line)})
-    return found
+@dataclass
+class Measurement:
+    """One stack's paced figures (for a comparison) and whether it met its targets."""
+
+    enqueue: Result
+    status: Result
+    failed: bool
 
 
-def memory_mib(pid: int) -> tuple[float, float]:
-    """(VmRSS, VmHWM) of a process in MiB."""
-    kib = dict(re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.M))
-    return int(kib["VmRSS"]) / 1024, int(kib["VmHWM"]) / 1024
-
-
-def run(args: argparse.Namespace, url: str, redis_url: str, launcher: int | None, workdir: Path) -> int:
+def run(args: argparse.Namespace, url: str, redis_url: str, launcher: int | None, workdir: Path) -> Measurement:
     c, rate, secs = args.clients, args.rate, args.seconds
     body = f'{{"texts": ["{TEXT}"]}}'
     wrk("warm-up", url, lua("POST", ["/score"], body, 0), c, 2, workdir)
@@ -183,19 +175,46 @@ def run(args: argparse.Namespace, url: str, redis_url: str, launcher: int | None
     for role, (pid, (rss, hwm)) in sorted(memory.items()):
         rows.append(f"| {role} memory (RSS now / peak), pid {pid} | {rss:.0f} MiB | {hwm:.0f} MiB | | - | info |")
     print("\n".join(rows))
+    return Measurement(enqueue, status, failed)
+
+
+def measure_stack(args: argparse.Namespace, workdir: Path, checkout: Path = HERE) -> Measurement:
+    """Measure the stack of ``checkout`` (this one by default), started for the measurement."""
+    with running_stack(workdir, checkout) as stack:
+        return run(args, stack.url, stack.redis_url, stack.pid, workdir)
+
+
+def compare(args: argparse.Namespace, workdir: Path) -> int:
+    """Measure a checkout of ``args.baseline`` and this checkout alternately; print their p50s side by side."""
+    here = HERE
+    rev = subprocess.run(["git", "rev-parse", "--short", args.baseline], cwd=here, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,
+                          check=True).stdout.strip()
+    baseline = workdir / f"baseline-{rev}"
+    subprocess.run(["git", "worktree", "add", "--detach", str(baseline), rev], cwd=here, check=True,
+                   capture_output=True)
+    runs: dict[str, list[Measurement]] = {"before": [], "after": []}
+    try:
+        for index in range(args.rounds):
+            for label, checkout in (("before", baseline), ("after", here)):
+                print(f"\n### round {index + 1}: {label} ({rev if label == 'before' else head + ' + working tree'})")
+                runs[label].append(measure_stack(args, workdir / f"{label}-{index}", checkout))
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(baseline)], cwd=here, check=False)
+    rows = [f"\n### before ({rev}) and after ({head}), {args.rounds} round(s) each, alternating; median of "
+            "the rounds' paced p50", "", "| measure | before | after | after / before |", "|---|---|---|---|"]
+    worse = False
+    for name in ("enqueue", "status"):
+        before = sorted(getattr(m, name).p50 for m in runs["before"])[len(runs["before"]) // 2]
+        after = sorted(getattr(m, name).p50 for m in runs["after"])[len(runs["after"]) // 2]
+        # "No worse": within the machine's noise, which a 2-core loaded machine puts at about 20 %.
+        worse |= after > 1.2 * before
+        rows.append(f"| {getattr(runs['after'][0], name).name}, paced p50 | {before:.2f} ms | {after:.2f} ms | "
+                    f"{after / before:.2f} |")
+    print("\n".join(rows))
+    failed = worse or any(m.failed for m in runs["after"])
     return 1 if failed and not args.no_fail else 0
-
-
-def wait_ready(url: str, proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"the stack exited with {proc.returncode} before it was ready")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        time.sleep(0.5)
-    raise RuntimeError(f"{url}/readyz was not 200 within {timeout:.0f} s")
 
 
 def main() -> int:
@@ -205,6 +224,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
     parser.add_argument("--url", help="measure this running service instead of starting the stack")
     parser.add_argument("--redis-url", help="its Redis (with --url; default INTERP_REDIS_URL)")
+    parser.add_argument("--baseline", help="also measure this git revision's stack, alternating with this one")
+    parser.add_argument("--rounds", type=int, default=1, help="with --baseline: measurements of each")
     parser.add_argument("--no-fail", action="store_true", help="exit 0 even when a target fails")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -212,41 +233,17 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="interp-bench-") as tmp:
         workdir = Path(tmp)
+        if args.baseline:
+            return compare(args, workdir)
         if args.url:
             redis_url = args.redis_url or os.environ.get("INTERP_REDIS_URL")
             if not redis_url:
                 parser.error("--url needs --redis-url (or INTERP_REDIS_URL) for the peer")
             wait_ready(args.url.rstrip("/"), None, 60)
-            return run(args, args.url.rstrip("/"), redis_url, None, workdir)
-
-        port = free_port()
-        env = dict(os.environ, INTERP_PORT=str(port), INTERP_HOST="127.0.0.1", INTERP_DATA_DIR=str(workdir))
-        env.setdefault("INTERP_MODEL_CACHE_DIR", str(Path.home() / ".cache" / "interp-service" / "models"))
-        env.pop("INTERP_REDIS_URL", None)
-        log = workdir / "stack.log"
-        signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM too stops the stack
-        with log.open("wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "launcher"], stdout=out, stderr=subprocess.STDOUT,
-                                    env=env, start_new_session=True)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            started = time.monotonic()
-            wait_ready(url, proc, 300)
-            print(f"stack ready at {url} in {time.monotonic() - started:.1f} s")
-            found = re.search(r"embedded Redis at (redis://\S+)", log.read_text(errors="replace"))
-            if found is None:
-                raise RuntimeError("the stack log names no Redis URL")
-            return run(args, url, found.group(1), proc.pid, workdir)
-        except Exception:
-            print("---- stack log (tail) ----\n" + log.read_text(errors="replace")[-4000:], file=sys.stderr)
-            raise
-        finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            measured = run(args, args.url.rstrip("/"), redis_url, None, workdir)
+        else:
+            measured = measure_stack(args, workdir)
+        return 1 if measured.failed and not args.no_fail else 0
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from engine.progress import Progress
 from engine.prompts import decode
 from ops.checks import as_field, prompt_field, token
 from ops.context import Facts, Resident
-from ops.operation import JobOperation
+from ops.operation import JobOperation, JobRoute
 from ops.references import on_variant, pin_variant
 from schemas.attribution import (
     AttributedToken,
@@ -58,13 +58,8 @@ def targets_of(lm: LoadedModel, request: AttributeRequest, input_ids: list[int])
 
 
 class Attribute(JobOperation[AttributeRequest, AttributionResult]):
-    request = AttributeRequest
-    result = AttributionResult
-    kind = "attribute"
-    view = AttributeJob
-    path = "/attribute"
-    summary = "Attribute the output to input tokens (job); see GET /jobs/{id} and /jobs/{id}/view"
-    tag = "attribution"
+    route = JobRoute(kind="attribute", view=AttributeJob, path="/attribute", tag="attribution",
+                     summary="Attribute the output to input tokens (job); see GET /jobs/{id} and /jobs/{id}/view")
 
     def check(self, request: AttributeRequest, facts: Facts) -> AttributeRequest:
         variant = pin_variant(facts, request.variant)

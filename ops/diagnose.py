@@ -32,7 +32,7 @@ from ops.diagnosis_report import (
     variant_name,
 )
 from ops.errors import FieldError
-from ops.operation import JobOperation
+from ops.operation import JobOperation, JobRoute
 from ops.trace import check_grid, describe_causal_trace, token_infos
 from schemas.attribution import AttributeRequest, NextTokenTarget
 from schemas.diagnosis import Decision, DiagnoseRequest, DiagnosisReport, Prediction, SubjectMlpView, Suggestion
@@ -47,13 +47,9 @@ def traced_kinds(request: DiagnoseRequest) -> list[SiteKind]:
 
 
 class Diagnose(JobOperation[DiagnoseRequest, DiagnosisReport]):
-    request = DiagnoseRequest
-    result = DiagnosisReport
-    kind = "diagnose"
-    view = DiagnoseJob
-    path = "/diagnose"
-    summary = "Diagnose a wrong (or right) answer: attribution, lens and tracing, with fixes as requests (job)"
-    tag = "debugging"
+    route = JobRoute(kind="diagnose", view=DiagnoseJob, path="/diagnose", tag="debugging",
+                     summary="Diagnose a wrong (or right) answer: attribution, lens and tracing, with fixes as "
+                     "requests (job)")
 
     def check(self, request: DiagnoseRequest, facts: Facts) -> DiagnoseRequest:
         if request.subject is not None and request.subject not in request.prompt:

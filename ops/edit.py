@@ -27,7 +27,7 @@ from engine.progress import Progress
 from ops.checks import LabelledTexts, check_count, check_layers, check_token_counts
 from ops.context import Facts, Resident
 from ops.errors import FieldError
-from ops.operation import JobOperation
+from ops.operation import JobOperation, JobRoute
 from ops.references import load_variant, pin_variant
 from schemas.editing import EditEvaluation, EditRequest, EditResult, StatisticsInfo
 from schemas.jobs import EditJob
@@ -70,13 +70,9 @@ def describe_delta(delta: LowRankDelta) -> dict[str, Any]:
 
 
 class Edit(JobOperation[EditRequest, EditResult]):
-    request = EditRequest
-    result = EditResult
-    kind = "edit"
-    view = EditJob
-    path = "/edit"
-    summary = "Write facts into the model with ROME or MEMIT (job); the result is stored as a model variant"
-    tag = "editing"
+    route = JobRoute(kind="edit", view=EditJob, path="/edit", tag="editing",
+                     summary="Write facts into the model with ROME or MEMIT (job); the result is stored as a "
+                     "model variant")
 
     def check(self, request: EditRequest, facts: Facts) -> EditRequest:
         variant = pin_variant(facts, request.variant)

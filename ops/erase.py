@@ -14,7 +14,7 @@ from engine.erasure.pipeline import ErasureOutcome, erase_concept
 from engine.progress import Progress
 from ops.checks import check_batch_size, check_count, check_distinct_layers, check_layers, check_token_counts
 from ops.context import Facts, Resident
-from ops.operation import JobOperation
+from ops.operation import JobOperation, JobRoute
 from ops.references import load_variant, pin_variant
 from schemas.erasure import EraseRequest, ErasureResult, LayerErasure
 from schemas.jobs import EraseJob
@@ -38,13 +38,8 @@ def recorded_request(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 class Erase(JobOperation[EraseRequest, ErasureResult]):
-    request = EraseRequest
-    result = ErasureResult
-    kind = "erase"
-    view = EraseJob
-    path = "/erase"
-    summary = "Erase a concept with LEACE (job); the result is stored as a model variant"
-    tag = "erasure"
+    route = JobRoute(kind="erase", view=EraseJob, path="/erase", tag="erasure",
+                     summary="Erase a concept with LEACE (job); the result is stored as a model variant")
 
     def check(self, request: EraseRequest, facts: Facts) -> EraseRequest:
         variant = pin_variant(facts, request.variant)

@@ -7,19 +7,14 @@ from engine.steering.extraction import extract_vector
 from ops.checks import check_layers
 from ops.context import Facts, Resident
 from ops.errors import FieldError
-from ops.operation import JobOperation
+from ops.operation import JobOperation, JobRoute
 from schemas.jobs import VectorJob
 from schemas.steering import ExtractVectorRequest, VectorInfo
 
 
 class ExtractVector(JobOperation[ExtractVectorRequest, VectorInfo]):
-    request = ExtractVectorRequest
-    result = VectorInfo
-    kind = "steering_vector"
-    view = VectorJob
-    path = "/steering/vectors"
-    summary = "Extract and store a control vector (201 when small; 202 with a job when large)"
-    tag = "steering"
+    route = JobRoute(kind="steering_vector", view=VectorJob, path="/steering/vectors", tag="steering",
+                     summary="Extract and store a control vector (201 when small; 202 with a job when large)")
 
     def check(self, request: ExtractVectorRequest, facts: Facts) -> ExtractVectorRequest:
         settings = facts.settings

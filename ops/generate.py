@@ -79,9 +79,6 @@ def continuation(lm: LoadedModel, output: GenerationOutput) -> Continuation:
 
 
 class Generate(Operation[GenerateRequest, GenerateResponse]):
-    request = GenerateRequest
-    result = GenerateResponse
-
     def _resolve(self, request: GenerateRequest, facts: Facts) -> tuple[GenerateRequest, list[int], list[Steering]]:
         """The checks, in order: limits, the prompt, the steering; with its stored vectors pinned."""
         assert facts.lm is not None, "a synchronous operation is checked where its model is resident"

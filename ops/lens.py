@@ -38,9 +38,6 @@ def describe_layers(lm: LoadedModel, reading: LensReading) -> list[LensLayer]:
 
 
 class LogitLens(Operation[LogitLensRequest, LogitLensResponse]):
-    request = LogitLensRequest
-    result = LogitLensResponse
-
     def check(self, request: LogitLensRequest, facts: Facts) -> LogitLensRequest:
         assert facts.lm is not None, "a synchronous operation is checked where its model is resident"
         lm, settings = facts.lm, facts.settings

@@ -16,7 +16,8 @@ adding a job is one module here plus its wire types, and one line in `ops.regist
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, get_args
 
 from pydantic import BaseModel
 
@@ -31,8 +32,27 @@ Res = TypeVar("Res", bound=BaseModel)
 JOB_STATUSES = (401, 404, 409, 413, 422, 503)
 
 
+@dataclass(frozen=True)
+class JobRoute:
+    """How a job is named and submitted.
+
+    Attributes:
+        kind: the job kind, in job records and views (``trace``).
+        view: the job's wire view (``TraceJob``).
+        path: the route that submits it (``/trace``).
+        summary: the route's one-line summary in the API docs.
+        tag: the route's group in the API docs.
+    """
+
+    kind: str
+    view: type[JobBase]
+    path: str
+    summary: str
+    tag: str
+
+
 class Operation(Generic[Req, Res]):
-    """One operation: its request and result types, its check and its run.
+    """One operation: its request and result types (from its generic parameters), its check and its run.
 
     Attributes:
         request: the request's wire type.
@@ -41,6 +61,13 @@ class Operation(Generic[Req, Res]):
 
     request: type[Req]
     result: type[Res]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in getattr(cls, "__orig_bases__", ()):
+            types = get_args(base)
+            if len(types) == 2 and all(isinstance(t, type) for t in types):
+                cls.request, cls.result = types
 
     def check(self, request: Req, facts: Facts) -> Req:
         """Refuse what the run would fail on, and pin references; the request to run.
@@ -64,15 +91,11 @@ class JobOperation(Operation[Req, Res]):
     """An operation that runs as a job on a worker.
 
     Attributes:
-        kind: the job kind, in job records and views (``trace``).
-        view: the job's wire view (``TraceJob``).
-        path: the route that submits it (``/trace``).
-        summary: the route's one-line summary in the API docs.
-        tag: the route's group in the API docs.
+        route: its kind, view and route.
     """
 
-    kind: str
-    view: type[JobBase]
-    path: str
-    summary: str
-    tag: str
+    route: JobRoute
+
+    @property
+    def kind(self) -> str:
+        return self.route.kind

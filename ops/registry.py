@@ -25,10 +25,10 @@ SYNCHRONOUS: tuple[Operation[Any, Any], ...] = (generate.OPERATION, lens.OPERATI
 
 BY_KIND: dict[str, JobOperation[Any, Any]] = {op.kind: op for op in JOBS}
 #: kind -> the job's wire view (``"score"`` -> `ScoreJob`).
-JOB_VIEWS: dict[str, type[JobBase]] = {op.kind: op.view for op in JOBS}
+JOB_VIEWS: dict[str, type[JobBase]] = {op.kind: op.route.view for op in JOBS}
 
 #: Any job, told apart by ``kind`` (the response of ``GET /jobs/{id}``).
-Job: Any = Annotated[Union[tuple(op.view for op in JOBS)], Field(discriminator="kind")]  # noqa: UP007
+Job: Any = Annotated[Union[tuple(op.route.view for op in JOBS)], Field(discriminator="kind")]  # noqa: UP007
 
 
 def job_kind(kind: str) -> JobOperation[BaseModel, BaseModel]:

@@ -8,7 +8,7 @@ from engine.progress import Progress
 from engine.scoring import TextScore, score_texts
 from ops.checks import check_batch_size, check_count, check_token_counts
 from ops.context import Facts, Resident
-from ops.operation import JobOperation
+from ops.operation import JobOperation, JobRoute
 from ops.references import on_variant, pin_variant
 from schemas.jobs import ScoreJob
 from schemas.scoring import ScoreRequest, ScoreResult, TextScoreView, TokenScore
@@ -27,13 +27,8 @@ def describe(score: TextScore) -> TextScoreView:
 
 
 class Score(JobOperation[ScoreRequest, ScoreResult]):
-    request = ScoreRequest
-    result = ScoreResult
-    kind = "score"
-    view = ScoreJob
-    path = "/score"
-    summary = "Score texts: per-token log-probabilities (job)"
-    tag = "scoring"
+    route = JobRoute(kind="score", view=ScoreJob, path="/score", tag="scoring",
+                     summary="Score texts: per-token log-probabilities (job)")
 
     def check(self, request: ScoreRequest, facts: Facts) -> ScoreRequest:
         variant = pin_variant(facts, request.variant)

@@ -20,7 +20,7 @@ from engine.tracing.grid import TraceGrid
 from ops.checks import check_at_most, check_layers, token
 from ops.context import Facts, Resident
 from ops.errors import FieldError
-from ops.operation import JobOperation
+from ops.operation import JobOperation, JobRoute
 from schemas.jobs import TraceJob
 from schemas.lens import TokenInfo
 from schemas.tracing import SubjectSpan, TraceGridView, TraceRequest, TraceResult
@@ -74,13 +74,8 @@ def describe_causal_trace(lm: LoadedModel, ids: list[int], subject_text: str, tr
 
 
 class Trace(JobOperation[TraceRequest, TraceResult]):
-    request = TraceRequest
-    result = TraceResult
-    kind = "trace"
-    view = TraceJob
-    path = "/trace"
-    summary = "Causal tracing or activation patching (job): which activations carry the answer"
-    tag = "debugging"
+    route = JobRoute(kind="trace", view=TraceJob, path="/trace", tag="debugging",
+                     summary="Causal tracing or activation patching (job): which activations carry the answer")
 
     def check(self, request: TraceRequest, facts: Facts) -> TraceRequest:
         causal = request.method == "causal_trace"

@@ -19,7 +19,7 @@ OWN_ROUTES = frozenset({"steering_vector"})
 
 
 def add_job_route(router: APIRouter, op: JobOperation[Any, Any]) -> None:
-    """Register ``POST op.path``, named (and so identified in the API spec) by the job's kind."""
+    """Register ``POST`` on the operation's path, named (and so identified in the API spec) by the job's kind."""
     request_type = op.request
 
     def endpoint(body: request_type, state: StateDep, caller: CallerDep,  # type: ignore[valid-type]
@@ -27,8 +27,9 @@ def add_job_route(router: APIRouter, op: JobOperation[Any, Any]) -> None:
         facts = facts_for(state, caller, body.model)  # type: ignore[attr-defined]
         return submit(state, caller, op, op.check(body, facts), model=facts.model, idempotency_key=idempotency_key)
 
-    router.add_api_route(op.path, endpoint, methods=["POST"], name=op.kind, response_model=op.view,
-                         status_code=202, summary=op.summary, tags=[op.tag],
+    route = op.route
+    router.add_api_route(route.path, endpoint, methods=["POST"], name=route.kind, response_model=route.view,
+                         status_code=202, summary=route.summary, tags=[route.tag],
                          responses=problem_responses(*JOB_STATUSES))
 
 
