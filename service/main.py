@@ -42,6 +42,7 @@ from service.routes import (
 from service.state import AppState
 from service.telemetry import TelemetryApp
 from service.views import attribution_page, ui
+from store.model_cache import ModelCache
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
             if settings.api_load_models:
                 registry = await run_in_threadpool(
                     ModelRegistry.load, settings.models, device=settings.device, dtype=settings.dtype,
-                    cache_dir=settings.model_cache,
+                    locate=ModelCache(settings.model_cache).locate,
                 )
             built = AppState.build(settings, registry)
         app.state.interp = built

@@ -15,8 +15,6 @@ from redis.retry import Retry
 
 from config.settings import Settings
 from engine.registry import ModelRegistry
-from engine.steering.vector_store import VectorStore
-from engine.variant_store import VariantStore
 from jobs.directory import WorkerDirectory
 from jobs.reader import AsyncJobReader
 from jobs.store import JobStore
@@ -25,6 +23,8 @@ from service.auth import KeyRing
 from service.batcher import GenerationBatcher
 from service.metrics import Metrics
 from service.rate_limit import RateLimiter
+from store.variants import VariantStore
+from store.vectors import VectorStore
 
 
 @dataclass

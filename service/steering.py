@@ -6,10 +6,11 @@ import torch
 
 from engine.loading import LoadedModel
 from engine.runtime import Steering
-from engine.steering.vector_store import VectorNotFoundError, VectorStore
-from engine.store_integrity import CorruptEntryError
 from schemas.generation import SteeringSpec
 from service.problems import ProblemError
+from store.integrity import CorruptEntryError
+from store.vectors import VectorStore
+from store.versioned import EntryNotFoundError
 
 
 def resolve_steering(lm: LoadedModel, store: VectorStore, specs: list[SteeringSpec]) -> list[Steering]:
@@ -22,7 +23,7 @@ def resolve_steering(lm: LoadedModel, store: VectorStore, specs: list[SteeringSp
         if spec.vector is not None:
             try:
                 stored = store.load(lm.name, spec.vector)
-            except VectorNotFoundError as exc:
+            except EntryNotFoundError as exc:
                 raise ProblemError(404, "Unknown vector", str(exc).strip("'\""), field=f"{where}.vector") from exc
             except CorruptEntryError as exc:  # a corrupt file is reported, not served
                 raise ProblemError(409, "Corrupt vector", f"{exc}; it is not served: delete it and extract it again",

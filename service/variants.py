@@ -9,14 +9,15 @@ exactly like one that does not exist. A damaged stored variant is a 409, never s
 from __future__ import annotations
 
 from engine.loading import LoadedModel
-from engine.store_integrity import CorruptEntryError
-from engine.variant_store import Variant, VariantNotFoundError
 from service.auth import Caller
 from service.problems import ProblemError
 from service.state import AppState
+from store.integrity import CorruptEntryError
+from store.variants import Variant
+from store.versioned import EntryNotFoundError
 
 
-def unknown_variant(exc: VariantNotFoundError, field: str) -> ProblemError:
+def unknown_variant(exc: EntryNotFoundError, field: str) -> ProblemError:
     return ProblemError(404, "Unknown variant", str(exc), field=field)
 
 
@@ -34,7 +35,7 @@ def check_variant(state: AppState, caller: Caller, model: str, ref: str | None, 
         return None
     try:
         manifest = state.variant_store(caller.tenant).verify(model, ref)
-    except VariantNotFoundError as exc:
+    except EntryNotFoundError as exc:
         raise unknown_variant(exc, field) from exc
     except CorruptEntryError as exc:
         raise corrupt_variant(exc, field) from exc
@@ -50,7 +51,7 @@ def load_variant(state: AppState, caller: Caller, lm: LoadedModel, ref: str | No
         return None
     try:
         variant = state.variant_store(caller.tenant).load(lm.name, ref)
-    except VariantNotFoundError as exc:
+    except EntryNotFoundError as exc:
         raise unknown_variant(exc, field) from exc
     except CorruptEntryError as exc:  # a damaged file is reported, never served
         raise corrupt_variant(exc, field) from exc

@@ -15,8 +15,7 @@ import torch
 
 from engine.canaries import CANARY_PROMPTS
 from engine.components import Component, LowRankDelta
-from engine.editing.context_templates import context_templates
-from engine.editing.covariance import KeyStatistics, StatisticsCache
+from engine.editing.covariance import KeyStatistics
 from engine.editing.evaluation import evaluate_edits
 from engine.editing.hparams import (
     EditHyperparams,
@@ -33,6 +32,8 @@ from engine.editing.rome import compute_rome
 from engine.loading import LoadedModel
 from schemas.editing import EditEvaluation, EditRequest, EditResult, StatisticsInfo
 from schemas.models import VariantInfo
+from store.sampled_texts import context_templates
+from store.statistics import StatisticsCache
 from workers.context import JobCanceledError, JobContext
 from workers.runtime import WorkerRuntime
 from workers.variants import load_variant, variant_store

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from engine.steering.extraction import extract_vector
-from engine.steering.vector_store import VectorStore
 from schemas.steering import ExtractVectorRequest, VectorInfo
+from store.vectors import VectorStore
 from workers.context import JobContext
 from workers.runtime import WorkerRuntime
 

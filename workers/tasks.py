@@ -23,10 +23,10 @@ from rq.timeouts import JobTimeoutException
 from config.logs import log_context, update_context
 from config.settings import DEFAULT_TENANT
 from engine.registry import UnknownModelError
-from engine.store_integrity import CorruptEntryError
-from engine.variant_store import VariantNotFoundError
 from jobs.store import JobStore
 from schemas.jobs import JobStatus
+from store.integrity import CorruptEntryError
+from store.versioned import EntryNotFoundError
 from workers.attribution import run_attribute
 from workers.context import JobCanceledError, JobContext
 from workers.diagnosis import run_diagnose
@@ -124,7 +124,7 @@ def _run(runtime: WorkerRuntime, job_id: str, kind: str, payload: dict[str, Any]
     except UnknownModelError as exc:
         end(JobStatus.failed, error=problem("Unknown model", 404, str(exc), "unknown-model"))
         return
-    except VariantNotFoundError as exc:  # deleted between submission and run
+    except EntryNotFoundError as exc:  # deleted between submission and run
         end(JobStatus.failed, error={
             **problem("Unknown variant", 404, str(exc), "unknown-variant"), "field": "variant"})
         return

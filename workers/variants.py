@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from engine.runtime import PassPlan
-from engine.variant_store import Variant, VariantStore
+from store.variants import Variant, VariantStore
 from workers.context import JobContext
 from workers.runtime import WorkerRuntime
 
@@ -26,7 +26,7 @@ def load_variant(runtime: WorkerRuntime, context: JobContext, model: str, ref: s
     """Load the job's tenant's ``ref`` for a resident model, its tensors moved to the model's device.
 
     Raises:
-        VariantNotFoundError: deleted since the job was submitted, or never the tenant's (the task
+        EntryNotFoundError: deleted since the job was submitted, or never the tenant's (the task
             fails with a 404).
         CorruptEntryError: a damaged stored variant (the task fails with a 409).
         ValueError: one made for another hidden size.

@@ -10,8 +10,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
-from engine.store_integrity import CorruptEntryError
-from engine.variant_store import VariantNotFoundError
 from schemas.models import (
     ModelInfo,
     ModelList,
@@ -24,6 +22,8 @@ from schemas.names import REF_PATTERN
 from service.deps import CallerDep, StateDep, resolve_model
 from service.problems import ProblemError, problem_responses
 from service.variants import corrupt_variant, unknown_variant
+from store.integrity import CorruptEntryError
+from store.versioned import EntryNotFoundError
 
 router = APIRouter(tags=["models"])
 
@@ -74,7 +74,7 @@ def get_model_variant(model: ModelName, ref: VariantRef, state: StateDep, caller
     try:
         # Both files checked against their hashes: a damaged version is reported, not described.
         manifest = state.variant_store(caller.tenant).verify(name, ref)
-    except VariantNotFoundError as exc:
+    except EntryNotFoundError as exc:
         raise unknown_variant(exc, "ref") from exc
     except CorruptEntryError as exc:
         raise corrupt_variant(exc, "ref") from exc
@@ -90,6 +90,6 @@ def delete_model_variant(model: ModelName, ref: VariantRef, state: StateDep, cal
     name = resolve_model(state, model)
     try:
         versions = state.variant_store(caller.tenant).delete(name, ref)
-    except VariantNotFoundError as exc:
+    except EntryNotFoundError as exc:
         raise unknown_variant(exc, "ref") from exc
     return VariantDeletion(model=name, name=ref.split("@")[0], versions=versions)

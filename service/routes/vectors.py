@@ -11,8 +11,6 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from engine.steering.extraction import extract_vector
-from engine.steering.vector_store import VectorNotFoundError
-from engine.store_integrity import CorruptEntryError
 from schemas.jobs import VectorJob
 from schemas.names import REF_PATTERN
 from schemas.steering import ExtractVectorRequest, VectorDeletion, VectorInfo, VectorList
@@ -20,6 +18,8 @@ from service.deps import CallerDep, IdempotencyKey, StateDep, resolve_model
 from service.jobviews import accepted
 from service.problems import ProblemError, problem_responses
 from service.submit import submit_job
+from store.integrity import CorruptEntryError
+from store.versioned import EntryNotFoundError
 
 router = APIRouter(tags=["steering"])
 
@@ -91,7 +91,7 @@ def get_steering_vector(ref: Ref, state: StateDep, caller: CallerDep, model: Mod
     name = resolve_model(state, model)
     try:
         stored = state.vector_store(caller.tenant).load(name, ref)
-    except VectorNotFoundError as exc:
+    except EntryNotFoundError as exc:
         raise ProblemError(404, "Unknown vector", str(exc).strip("'\""), field="ref") from exc
     except CorruptEntryError as exc:
         raise ProblemError(409, "Corrupt vector", f"{exc}; it is not served: delete it and extract it again",
@@ -107,6 +107,6 @@ def delete_steering_vector(ref: Ref, state: StateDep, caller: CallerDep, model: 
     name = resolve_model(state, model)
     try:
         versions = state.vector_store(caller.tenant).delete(name, ref)
-    except VectorNotFoundError as exc:
+    except EntryNotFoundError as exc:
         raise ProblemError(404, "Unknown vector", str(exc).strip("'\""), field="ref") from exc
     return VectorDeletion(model=name, name=ref.split("@")[0], versions=versions)

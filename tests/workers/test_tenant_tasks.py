@@ -15,11 +15,11 @@ import torch
 from config.logs import JsonFormatter
 from config.settings import DEFAULT_TENANT
 from engine.components import AffineEraser
-from engine.variant_store import VariantNotFoundError
 from jobs.directory import WorkerDirectory
 from jobs.store import JobStore, new_job_id
 from jobs.submission import hash_request
 from schemas.jobs import JobStatus
+from store.versioned import EntryNotFoundError
 from tests.fakes import TINY_MODEL, beat, fake_clients, tiny_lm, tiny_registry, tiny_settings
 from tests.workers.test_erase_task import EXAMPLES
 from workers.context import JobContext
@@ -80,7 +80,7 @@ def test_a_job_reads_only_its_tenants_variant(tmp_path: Path) -> None:
     variant_store(runtime, context(runtime, "team-a")).save(TINY_MODEL, "v", [eraser], method="leace",
                                                             hidden_size=hidden)
     assert load_variant(runtime, context(runtime, "team-a"), TINY_MODEL, "v").ref == "v@1"
-    with pytest.raises(VariantNotFoundError), on_variant(runtime, context(runtime, "team-b"), TINY_MODEL, "v"):
+    with pytest.raises(EntryNotFoundError), on_variant(runtime, context(runtime, "team-b"), TINY_MODEL, "v"):
         pass
     score = {"texts": ["The capital of France is Paris."], "variant": "v"}
     assert run(runtime, "score", score, "team-a").result["variant"] == "v@1"
