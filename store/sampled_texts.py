@@ -40,7 +40,7 @@ def model_dir(root: Path, lm: LoadedModel) -> Path:
     return Path(root) / f"{name}-{fingerprint}"
 
 
-def sampled_rounds(lm: LoadedModel, root: Path, *, seed: int, min_tokens: int,
+def sampled_rounds(lm: LoadedModel, cache_dir: Path, *, seed: int, min_tokens: int,
                    progress: Progress | None = None) -> Iterator[list[str]]:
     """Yield the model's own texts round by round until they hold at least ``min_tokens`` tokens.
 
@@ -49,7 +49,7 @@ def sampled_rounds(lm: LoadedModel, root: Path, *, seed: int, min_tokens: int,
 
     Args:
         lm: the model.
-        root: the editing caches' directory.
+        cache_dir: the editing caches' directory.
         seed: seeds the sampling.
         min_tokens: stop after the round that reaches this many tokens.
         progress: reports and cancellation while sampling.
@@ -58,7 +58,7 @@ def sampled_rounds(lm: LoadedModel, root: Path, *, seed: int, min_tokens: int,
         EditCancelledError: ``progress`` was told to stop (the rounds sampled so far are kept).
     """
     progress = progress or Progress()
-    path = model_dir(root, lm) / f"corpus-self-s{seed}.json"
+    path = model_dir(cache_dir, lm) / f"corpus-self-s{seed}.json"
     tokens = 0
     with locked(path.with_name(f".{path.name}.lock")):
         rounds = _read_rounds(path, seed)
@@ -75,18 +75,18 @@ def sampled_rounds(lm: LoadedModel, root: Path, *, seed: int, min_tokens: int,
             yield texts
 
 
-def context_templates(lm: LoadedModel, root: Path, *, seed: int) -> list[str]:
-    """The model's context templates for ``seed``: read from ``root``, or sampled once and stored.
+def context_templates(lm: LoadedModel, cache_dir: Path, *, seed: int) -> list[str]:
+    """The model's context templates for ``seed``: read from ``cache_dir``, or sampled once and stored.
 
     Args:
         lm: the model.
-        root: the editing caches' directory (one JSON file per model and seed).
+        cache_dir: the editing caches' directory (one JSON file per model and seed).
         seed: seeds the sampling.
 
     Returns:
         ``"{}"`` first, then the sampled templates; each contains ``"{}"`` once.
     """
-    path = model_dir(root, lm) / f"templates-s{seed}.json"
+    path = model_dir(cache_dir, lm) / f"templates-s{seed}.json"
     cached = _read_templates(path, seed)
     if cached is not None:
         return cached
