@@ -43,7 +43,8 @@ import torch
 
 from engine.attribution.integrated_gradients import IGResult, integrated_gradients
 from engine.attribution.shap_text import shap_attribution
-from engine.loading import LoadedModel, load_model
+from engine.loading import LoadedModel
+from store.model_cache import ModelCache
 
 T = TypeVar("T")
 PROMPTS: list[str] = [
@@ -178,8 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         args.prompts, args.continuation_prompts, args.frozen_prompts = 3, 1, 1
         args.uniform_prompts, args.uniform_steps, args.shap_prompts = 1, "64", 1
     torch.set_num_threads(args.threads)
-    lm = load_model("smollm2-135m", "builtin:smollm2-135m", device="cpu", dtype="float32",
-                    cache_dir=Path.home() / ".cache/interp-service/models")
+    lm = ModelCache(Path.home() / ".cache/interp-service/models").load_model(
+        "smollm2-135m", "builtin:smollm2-135m", device="cpu", dtype="float32")
     texts, tok, ig = PROMPTS[: args.prompts], lm.tokenizer, partial(ours_ig, internal_batch_size=args.ours_batch)
     ids = [list(tok.encode(t)) for t in texts]
     lengths, targets = [len(i) for i in ids], [greedy(lm, i, 1)[0] for i in ids]

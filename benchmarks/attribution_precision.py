@@ -29,12 +29,13 @@ import torch
 
 from benchmarks.attribution import PROMPTS, greedy, log, ours_ig
 from engine.attribution.integrated_gradients import IGResult
-from engine.loading import LoadedModel, load_model
+from engine.loading import LoadedModel
+from store.model_cache import ModelCache
 
 
 def load(dtype: str) -> LoadedModel:
-    return load_model("smollm2-135m", "builtin:smollm2-135m", device="cpu", dtype=dtype,
-                      cache_dir=Path.home() / ".cache/interp-service/models")
+    return ModelCache(Path.home() / ".cache/interp-service/models").load_model(
+        "smollm2-135m", "builtin:smollm2-135m", device="cpu", dtype=dtype)
 
 
 def adaptive(lm: LoadedModel, ids: list[int], target: int, compute_dtype: torch.dtype | None) -> tuple[float, IGResult]:

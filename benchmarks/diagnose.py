@@ -35,11 +35,12 @@ from pathlib import Path
 
 import torch
 
-from engine.loading import LoadedModel, load_model
+from engine.loading import LoadedModel
 from engine.tracing.causal_trace import CausalTrace, causal_trace, corrupt, subject_span
 from engine.tracing.grid import cells
 from engine.tracing.patching import CleanRun, Restoration
 from engine.tracing.sites import KINDS, Kind, embed, output_hooks, record_sites
+from store.model_cache import ModelCache
 
 PROMPT = "The Eiffel Tower is located in the city of"
 SUBJECT = "The Eiffel Tower"
@@ -92,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-fail", action="store_true", help="exit 0 even if the target fails")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    lm = load_model("smollm2-135m", "builtin:smollm2-135m", device="cpu", dtype="float32",
-                    cache_dir=Path.home() / ".cache/interp-service/models")
+    lm = ModelCache(Path.home() / ".cache/interp-service/models").load_model(
+        "smollm2-135m", "builtin:smollm2-135m", device="cpu", dtype="float32")
     ids, span = subject_span(lm.tokenizer, PROMPT, SUBJECT)
     answer = int(lm.tokenizer(ANSWER, add_special_tokens=False)["input_ids"][0])
     kinds, seq, n_layers = list(KINDS), len(ids), lm.n_layers

@@ -44,17 +44,19 @@ import torch
 
 from benchmarks.data.build_editing_facts import MODEL_SOURCE, load_requests
 from engine.components import Component
-from engine.editing.context_templates import context_templates
-from engine.editing.covariance import KeyStatistics, StatisticsCache
+from engine.editing.covariance import KeyStatistics
 from engine.editing.evaluation import EditEvaluation, evaluate_edits
 from engine.editing.hparams import EditHyperparams, default_hparams, with_overrides
 from engine.editing.memit import compute_memit
 from engine.editing.request import EditRequest
 from engine.editing.rome import compute_rome
 from engine.generation import GenerationRow, SamplingParams, generate_batch
-from engine.loading import LoadedModel, load_model
+from engine.loading import LoadedModel
 from engine.runtime import InterventionRuntime
-from engine.variant_store import VariantStore
+from store.model_cache import ModelCache
+from store.sampled_texts import context_templates
+from store.statistics import StatisticsCache
+from store.variants import VariantStore
 
 TARGETS = {"rome": (0.95, 0.70, 0.80), "memit": (0.90, 0.60, 0.75)}
 SPEEDUP_TARGET = 3.0
@@ -230,8 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     skip = set(filter(None, args.skip.split(",")))
     load_before = os.getloadavg()[0]
-    lm = load_model("smollm2-135m", MODEL_SOURCE, device="cpu", dtype="float32",
-                    cache_dir=Path.home() / ".cache/interp-service/models")
+    lm = ModelCache(Path.home() / ".cache/interp-service/models").load_model(
+        "smollm2-135m", MODEL_SOURCE, device="cpu", dtype="float32")
     requests = load_requests(limit=args.facts)
     print(f"model {lm.name}: {lm.n_layers} blocks, {torch.get_num_threads()} torch threads, {len(requests)} facts",
           file=sys.stderr)

@@ -43,8 +43,9 @@ from engine.components import AffineEraser
 from engine.erasure.activations import stream_activations
 from engine.erasure.fitter import ErasureFitter
 from engine.erasure.pipeline import ErasureOutcome, erase_concept
-from engine.loading import LoadedModel, load_model
+from engine.loading import LoadedModel
 from engine.runtime import InterventionRuntime
+from store.model_cache import ModelCache
 
 SEED = 0
 RANDOM_DRAWS = 8
@@ -144,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     load_before = os.getloadavg()[0]
-    lm = load_model("smollm2-135m", "builtin:smollm2-135m", device="cpu", dtype="float32",
-                    cache_dir=Path.home() / ".cache/interp-service/models")
+    lm = ModelCache(Path.home() / ".cache/interp-service/models").load_model(
+        "smollm2-135m", "builtin:smollm2-135m", device="cpu", dtype="float32")
     print(f"model {lm.name}: {lm.n_layers} blocks, hidden {lm.hidden_size}, {torch.get_num_threads()} torch threads",
           file=sys.stderr)
     rng = random.Random(SEED)

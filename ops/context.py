@@ -16,8 +16,8 @@ from transformers import PreTrainedTokenizerBase
 from config.settings import Settings
 from engine.loading import LoadedModel
 from engine.runtime import InterventionRuntime
-from engine.steering.vector_store import VectorStore
-from engine.variant_store import VariantStore
+from store.variants import VariantStore
+from store.vectors import VectorStore
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,7 @@ import torch
 
 from engine.canaries import CANARY_PROMPTS
 from engine.components import LowRankDelta
-from engine.editing.context_templates import context_templates
-from engine.editing.covariance import KeyStatistics, StatisticsCache
+from engine.editing.covariance import KeyStatistics
 from engine.editing.evaluation import evaluate_edits
 from engine.editing.hparams import EditHyperparams, HyperparameterError, default_hparams, hparams_dict, with_overrides
 from engine.editing.memit import compute_memit
@@ -32,6 +31,8 @@ from ops.references import load_variant, pin_variant
 from schemas.editing import EditEvaluation, EditRequest, EditResult, StatisticsInfo
 from schemas.jobs import EditJob
 from schemas.models import VariantInfo
+from store.sampled_texts import context_templates
+from store.statistics import StatisticsCache
 
 #: Above this many facts the result keeps only the evaluation's aggregates.
 PER_FACT_REPORT_LIMIT = 50

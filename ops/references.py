@@ -14,11 +14,12 @@ from contextlib import contextmanager
 from typing import Literal
 
 from engine.runtime import PassPlan
-from engine.steering.vector_store import StoredVector, VectorNotFoundError
-from engine.store_integrity import CorruptEntryError
-from engine.variant_store import Variant, VariantNotFoundError
 from ops.context import Facts, Resident
 from ops.errors import ConflictError, FieldError, NotFoundError
+from store.integrity import CorruptEntryError
+from store.variants import Variant
+from store.vectors import StoredVector
+from store.versioned import EntryNotFoundError
 
 Noun = Literal["variant", "vector"]
 #: What a client does about a damaged entry of each kind.
@@ -30,7 +31,7 @@ def stored(noun: Noun, field: str) -> Iterator[None]:
     """Inside the block, a store's refusal becomes the problem it stands for, naming ``field``."""
     try:
         yield
-    except (VariantNotFoundError, VectorNotFoundError) as exc:
+    except EntryNotFoundError as exc:
         raise NotFoundError(f"Unknown {noun}", str(exc), field) from exc
     except CorruptEntryError as exc:  # a damaged file is reported, never served
         raise ConflictError(f"Corrupt {noun}", f"{exc}; it is not served: delete it and {REMEDY[noun]}", field) from exc
@@ -74,7 +75,7 @@ def load_variant(at: Resident, ref: str | None, field: str = "variant") -> Varia
     with stored("variant", field):
         try:
             variant = at.stores.variants.load(at.model, ref)
-        except (VariantNotFoundError, CorruptEntryError):
+        except (EntryNotFoundError, CorruptEntryError):
             raise
         except ValueError as exc:  # e.g. a component kind this build does not know
             raise ConflictError("Variant cannot be served", str(exc), field) from exc

@@ -28,6 +28,7 @@ from service.routes import generate, health, jobs, lens, metrics, models, operat
 from service.state import AppState
 from service.telemetry import TelemetryApp
 from service.views import attribution_page, ui
+from store.model_cache import ModelCache
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
             if settings.api_load_models:
                 registry = await run_in_threadpool(
                     ModelRegistry.load, settings.models, device=settings.device, dtype=settings.dtype,
-                    cache_dir=settings.model_cache,
+                    locate=ModelCache(settings.model_cache).locate,
                 )
             built = AppState.build(settings, registry)
         app.state.interp = built

@@ -23,6 +23,7 @@ from config.settings import Settings
 from engine.registry import ModelRegistry
 from jobs.directory import WorkerDirectory
 from jobs.store import JobStore
+from store.model_cache import ModelCache
 from workers.runtime import WorkerRuntime
 from workers.worker import ModelWorker
 
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     if settings.torch_threads is not None:
         torch.set_num_threads(settings.torch_threads)
     registry = ModelRegistry.load(models, device=settings.device, dtype=settings.dtype,
-                                  cache_dir=settings.model_cache)
+                                  locate=ModelCache(settings.model_cache).locate)
     timeout = settings.redis_timeout_seconds
     decoded = Redis.from_url(settings.redis_url, decode_responses=True,
                              socket_timeout=timeout, socket_connect_timeout=timeout)

@@ -43,7 +43,8 @@ import torch
 from engine.editing.evaluation import starts_with_answer
 from engine.editing.request import EditRequest, NeighborhoodPrompt
 from engine.generation import GenerationRow, SamplingParams, generate_batch
-from engine.loading import LoadedModel, load_model
+from engine.loading import LoadedModel
+from store.model_cache import ModelCache
 
 FACTS_PATH = Path(__file__).with_name("editing_facts.json")
 MODEL_SOURCE = "builtin:smollm2-135m"
@@ -235,8 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="rebuild in memory and compare with the file")
     parser.add_argument("--out", type=Path, default=FACTS_PATH)
     args = parser.parse_args(argv)
-    lm = load_model("smollm2-135m", MODEL_SOURCE, device="cpu", dtype="float32",
-                    cache_dir=Path.home() / ".cache/interp-service/models")
+    lm = ModelCache(Path.home() / ".cache/interp-service/models").load_model(
+        "smollm2-135m", MODEL_SOURCE, device="cpu", dtype="float32")
     built = build(lm)
     n_candidates = sum(len(r.edits) for r in RELATIONS)
     print(f"{len(built['facts'])} of {n_candidates} candidate edits kept; {len(built['rejected'])} rejections",

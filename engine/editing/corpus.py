@@ -1,25 +1,23 @@
 """The text whose MLP keys make up the covariance statistics: sampled from the model, or given as files.
 
 No dataset hub is reachable, so the default corpus is the model's own text: continuations of short,
-ordinary openings, sampled with a fixed seed in *rounds* of `ROUND_ROWS` texts. Round ``j`` is the
-same whatever the sample size, so a larger sample extends a smaller one, and the rounds already
-sampled are stored (JSON, atomic) and reused by every layer and every later process. A local text
-file (one document) or a directory of ``.txt`` files (one document each, in name order) can be
-given instead; its bytes are hashed, so statistics are tied to the exact text.
+ordinary openings, sampled with a fixed seed in *rounds* of `ROUND_ROWS` texts (`sample_round`).
+Round ``j`` is the same whatever the sample size, so a larger sample extends a smaller one; the
+rounds already sampled are kept on disk and reused by every layer and every later process
+(`store.sampled_texts.sampled_rounds`). A local text file (one document) or a directory of ``.txt``
+files (one document each, in name order) can be given instead; its bytes are hashed, so statistics
+are tied to the exact text.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from engine.durable_files import locked, write_json
-from engine.editing.files import model_dir
 from engine.generation import stop_token_ids
 from engine.loading import LoadedModel
 from engine.progress import Progress
@@ -32,7 +30,6 @@ OPENINGS: tuple[str, ...] = (
 )
 ROUND_ROWS = 64
 TEXT_TOKENS = 64
-FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -74,30 +71,6 @@ def file_corpus(path: Path) -> Corpus:
         documents.append(data.decode("utf-8", errors="replace"))
     sha = digest.hexdigest()
     return Corpus(tuple(documents), sha, f"file-{sha[:16]}")
-
-
-def sampled_rounds(lm: LoadedModel, cache_dir: Path, *, seed: int, min_tokens: int,
-                   progress: Progress | None = None) -> Iterator[list[str]]:
-    """Yield the model's own texts round by round until they hold at least ``min_tokens`` tokens.
-
-    Rounds already stored are read back; new ones are sampled, appended to the store and yielded.
-    """
-    progress = progress or Progress()
-    path = model_dir(cache_dir, lm) / f"corpus-self-s{seed}.json"
-    tokens = 0
-    with locked(path.with_name(f".{path.name}.lock")):
-        rounds = _read_rounds(path, seed)
-        index = 0
-        while tokens < min_tokens:
-            if index == len(rounds):
-                progress.check()
-                rounds.append(sample_round(lm, seed=seed, index=index, progress=progress))
-                write_json(path, {"format": FORMAT_VERSION, "model": lm.name, "seed": seed, "rounds": rounds})
-            texts = rounds[index]
-            tokens += sum(len(lm.tokenizer(t)["input_ids"]) for t in texts)
-            index += 1
-            progress.report(tokens / min_tokens, f"corpus: {tokens} of {min_tokens} tokens")
-            yield texts
 
 
 def sample_round(lm: LoadedModel, *, seed: int, index: int, progress: Progress | None = None) -> list[str]:
@@ -151,17 +124,5 @@ def _sample(lm: LoadedModel, prompts: list[list[int]], generator: torch.Generato
 
 
 def rounds_sha256(rounds: list[list[str]]) -> str:
+    """The hash of sampled rounds, as recorded with the statistics read from them."""
     return hashlib.sha256(json.dumps(rounds, ensure_ascii=False).encode()).hexdigest()
-
-
-def _read_rounds(path: Path, seed: int) -> list[list[str]]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return []
-    if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION or data.get("seed") != seed:
-        return []
-    rounds = data.get("rounds")
-    if not isinstance(rounds, list):
-        return []
-    return [r for r in rounds if isinstance(r, list) and all(isinstance(t, str) for t in r)]

@@ -1,4 +1,4 @@
-"""Steering: control vectors read from contrastive prompts, stored by name and version."""
+"""Steering: control vectors read from contrastive prompts (stored by `store.vectors`)."""
 
 from engine.steering.extraction import (
     SteeringVector,
@@ -6,15 +6,10 @@ from engine.steering.extraction import (
     extract_vector,
     read_activations,
 )
-from engine.steering.vector_store import StoredVector, VectorNotFoundError, VectorStore, parse_ref
 
 __all__ = [
     "SteeringVector",
-    "StoredVector",
     "VectorFitter",
-    "VectorNotFoundError",
-    "VectorStore",
     "extract_vector",
-    "parse_ref",
     "read_activations",
 ]

@@ -16,15 +16,17 @@ import pytest
 import torch
 
 from engine.components import Component, LowRankDelta
-from engine.editing.context_templates import context_templates
-from engine.editing.covariance import KeyStatistics, StatisticsCache
+from engine.editing.covariance import KeyStatistics
 from engine.editing.hparams import default_hparams
 from engine.editing.memit import compute_memit
 from engine.editing.request import EditRequest
 from engine.editing.rome import compute_rome
 from engine.generation import GenerationRow, SamplingParams, generate_batch
-from engine.loading import LoadedModel, load_model
+from engine.loading import LoadedModel
 from engine.runtime import InterventionRuntime, PassPlan
+from store.model_cache import ModelCache
+from store.sampled_texts import context_templates
+from store.statistics import StatisticsCache
 from tests.engine.editing_support import merged
 from tests.integration.harness import SHARED_MODEL_CACHE
 
@@ -38,8 +40,8 @@ SAMPLES = 8000
 
 @functools.cache
 def default_lm() -> LoadedModel:
-    return load_model("smollm2-135m", "builtin:smollm2-135m", device="cpu", dtype="float32",
-                      cache_dir=SHARED_MODEL_CACHE)
+    return ModelCache(SHARED_MODEL_CACHE).load_model(
+        "smollm2-135m", "builtin:smollm2-135m", device="cpu", dtype="float32")
 
 
 @pytest.fixture(autouse=True, scope="module")

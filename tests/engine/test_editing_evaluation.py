@@ -16,9 +16,10 @@ from engine.canaries import canary_drift
 from engine.components import LowRankDelta
 from engine.editing.evaluation import EditEvaluation, evaluate_edits, ngram_entropy, starts_with_answer
 from engine.editing.request import EditRequest, NeighborhoodPrompt
-from engine.loading import LoadedModel, load_model
+from engine.loading import LoadedModel
 from engine.progress import CanceledError
 from engine.runtime import InterventionRuntime, editable_modules
+from store.model_cache import ModelCache
 from tests.fakes import tiny_gpt2_lm, tiny_lm
 from tests.integration.harness import SHARED_MODEL_CACHE
 
@@ -216,8 +217,8 @@ def test_an_answer_starts_a_continuation_only_at_a_word_boundary(text: str, answ
 
 @functools.cache
 def default_lm() -> LoadedModel:
-    return load_model("smollm2-135m", "builtin:smollm2-135m", device="cpu", dtype="float32",
-                      cache_dir=SHARED_MODEL_CACHE)
+    return ModelCache(SHARED_MODEL_CACHE).load_model(
+        "smollm2-135m", "builtin:smollm2-135m", device="cpu", dtype="float32")
 
 
 def test_on_the_default_model_an_empty_variant_keeps_known_facts_and_their_neighbours() -> None:

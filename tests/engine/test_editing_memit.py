@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from engine.components import Component
-from engine.editing.covariance import KeyStatistics, StatisticsCache, mlp_out_names
+from engine.editing.covariance import KeyStatistics, mlp_out_names
 from engine.editing.hparams import EditHyperparams, default_hparams, with_overrides
 from engine.editing.keys import read_fact_averages
 from engine.editing.memit import compute_memit, least_squares_delta, memit_edit
@@ -16,6 +16,7 @@ from engine.editing.request import EditRequest
 from engine.loading import LoadedModel
 from engine.progress import CanceledError
 from engine.runtime import InterventionRuntime, PassPlan
+from store.statistics import StatisticsCache
 from tests.engine.editing_support import TINY_TEMPLATES, editable_lm, hook_total, merged, random_delta
 from tests.fakes import CORPUS
 

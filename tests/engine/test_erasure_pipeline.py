@@ -16,8 +16,9 @@ from engine.components import AffineEraser
 from engine.erasure.pipeline import encode_labels, erase_concept
 from engine.erasure.probes import split_held_out
 from engine.generation import GenerationRow, SamplingParams, generate_batch
-from engine.loading import LoadedModel, load_model
+from engine.loading import LoadedModel
 from engine.runtime import InterventionRuntime, PassPlan
+from store.model_cache import ModelCache
 from tests.fakes import tiny_lm
 from tests.integration.harness import SHARED_MODEL_CACHE
 
@@ -217,8 +218,8 @@ PEOPLE = {"male": ["He", "My brother", "The man"], "female": ["She", "My sister"
 @functools.cache
 def default_lm() -> LoadedModel:
     torch.manual_seed(0)
-    return load_model("smollm2-135m", "builtin:smollm2-135m", device="cpu", dtype="float32",
-                      cache_dir=SHARED_MODEL_CACHE)
+    return ModelCache(SHARED_MODEL_CACHE).load_model(
+        "smollm2-135m", "builtin:smollm2-135m", device="cpu", dtype="float32")
 
 
 def gender_examples() -> tuple[list[str], list[str]]:

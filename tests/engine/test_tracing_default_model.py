@@ -11,12 +11,13 @@ import pytest
 import torch
 
 from engine.lens.logit_lens import logit_lens
-from engine.loading import LoadedModel, load_model
+from engine.loading import LoadedModel
 from engine.tracing.activation_patching import first_difference
 from engine.tracing.causal_trace import causal_trace, corrupt, embedding_std, subject_span
 from engine.tracing.grid import answer_probability
 from engine.tracing.patching import CleanRun, Restoration, restore, run_corrupted
 from engine.tracing.sites import embed, record_sites
+from store.model_cache import ModelCache
 from tests.integration.harness import SHARED_MODEL_CACHE
 
 EIFFEL = "The Eiffel Tower is located in the city of"
@@ -33,8 +34,8 @@ def one_thread() -> Iterator[None]:
 
 @functools.cache
 def default_lm() -> LoadedModel:
-    return load_model("smollm2-135m", "builtin:smollm2-135m", device="cpu", dtype="float32",
-                      cache_dir=SHARED_MODEL_CACHE)
+    return ModelCache(SHARED_MODEL_CACHE).load_model(
+        "smollm2-135m", "builtin:smollm2-135m", device="cpu", dtype="float32")
 
 
 def token(lm: LoadedModel, text: str) -> int:

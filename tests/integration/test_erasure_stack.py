@@ -16,7 +16,8 @@ import torch
 from concept_erasure import LeaceEraser
 from safetensors.torch import load_file
 
-from engine.loading import LoadedModel, load_model
+from engine.loading import LoadedModel
+from store.model_cache import ModelCache
 from tests.integration.conftest import RunningStack
 from tests.integration.harness import SHARED_MODEL_CACHE
 
@@ -33,7 +34,7 @@ SCORED = ["She works as a nurse.", "The capital of France is Paris."]
 
 @functools.cache
 def local_model() -> LoadedModel:
-    return load_model(MODEL, "builtin:smollm2-135m", device="cpu", dtype="float32", cache_dir=SHARED_MODEL_CACHE)
+    return ModelCache(SHARED_MODEL_CACHE).load_model(MODEL, "builtin:smollm2-135m", device="cpu", dtype="float32")
 
 
 def wait(stack: RunningStack, location: str, seconds: int = 240) -> dict:

@@ -23,7 +23,7 @@ import httpx
 import pytest
 from redis import Redis
 
-from engine.variant_store import VariantStore
+from store.variants import VariantStore
 from tests.integration.harness import LoggedProcess, base_env, free_port, python_module, start_redis, wait_ready
 
 pytestmark = pytest.mark.integration

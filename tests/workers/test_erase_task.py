@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from redis import Redis
 
-from engine.variant_store import VariantStore
 from jobs.directory import WorkerDirectory
 from jobs.store import JobStore
 from schemas.erasure import ErasureResult
 from schemas.jobs import JobStatus
+from store.variants import VariantStore
 from tests.fakes import TINY_MODEL, beat, fake_clients, queued_job, tiny_lm, tiny_registry, tiny_settings
 from workers.runtime import WorkerRuntime
 from workers.tasks import run_job

@@ -12,7 +12,8 @@ import torch
 from safetensors.torch import load_file
 
 from engine.steering.extraction import SteeringVector
-from engine.steering.vector_store import VectorNotFoundError, VectorStore, parse_ref
+from store.vectors import VectorStore
+from store.versioned import EntryNotFoundError
 
 MODEL = "tiny"
 
@@ -90,16 +91,17 @@ def test_unknown_vectors_raise_not_found_naming_what_was_asked(tmp_path: Path, m
     store = VectorStore(tmp_path)
     store.save("honesty", vector())
     name = ref.partition("@")[0]
-    with pytest.raises(VectorNotFoundError, match=f"{name}.*{model}"):
+    with pytest.raises(EntryNotFoundError, match=f"{name}.*{model}"):
         store.load(model, ref)
-    with pytest.raises(VectorNotFoundError):
+    with pytest.raises(EntryNotFoundError):
         store.delete(model, ref)
 
 
 def test_not_found_says_which_version(tmp_path: Path) -> None:
-    with pytest.raises(VectorNotFoundError) as caught:
+    with pytest.raises(EntryNotFoundError) as caught:
         VectorStore(tmp_path).load(MODEL, "honesty@2")
-    assert str(caught.value) == "no steering vector 'honesty' version 2 for model 'tiny'"
+    assert str(caught.value) == "no steering vector 'honesty' version 2 of model 'tiny'"
+    assert (caught.value.kind, caught.value.model, caught.value.ref) == ("vector", MODEL, "honesty@2")
     assert isinstance(caught.value, KeyError)
 
 
@@ -118,15 +120,6 @@ def test_bad_names_are_refused_everywhere(tmp_path: Path, bad: str) -> None:
     with pytest.raises(ValueError, match="invalid"):
         store.delete(MODEL, bad)
     assert list(tmp_path.iterdir()) == []
-
-
-def test_refs_name_a_version_or_the_latest() -> None:
-    assert parse_ref("honesty") == ("honesty", None)
-    assert parse_ref("honesty@3") == ("honesty", 3)
-    assert parse_ref("v1.2_x-y@12") == ("v1.2_x-y", 12)
-    for bad in ("honesty@", "honesty@0", "honesty@-1", "honesty@x", "honesty@03", "a@1@2", "@3", ""):
-        with pytest.raises(ValueError):
-            parse_ref(bad)
 
 
 def test_a_corrupted_tensor_file_is_reported_not_served(tmp_path: Path) -> None:

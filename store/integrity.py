@@ -1,10 +1,11 @@
 """Content hashes for everything the stores write, checked on every read.
 
-The stores (steering vectors, model variants, the converted-model cache) keep tensors as
-safetensors and facts as JSON, nothing else. Each tensor file's sha256 is recorded in its JSON
-manifest, and the manifest itself is *sealed*: it carries the sha256 of its own canonical JSON
-(``manifest_sha256``), so a flipped byte in either file is caught on load. A directory of files
-written in one go (the model cache) gets a ``checksums.json`` listing every file's sha256.
+The stores (steering vectors, model variants, the converted-model cache, the editing statistics)
+keep tensors as safetensors and facts as JSON, nothing else. Each tensor file's sha256 is recorded
+in its JSON manifest, and the manifest itself is *sealed*: it carries the sha256 of its own
+canonical JSON (``manifest_sha256``), so a flipped byte in either file is caught on load. A
+directory of files written in one go (the model cache) gets a ``checksums.json`` listing every
+file's sha256.
 
 A damaged entry raises `CorruptEntryError` (a ``ValueError``, so older callers still catch it),
 which the API answers with a 409 problem and a worker reports as a failed job: it is never served.
@@ -14,9 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from store.durable import write_atomic
 
 SEAL_FIELD = "manifest_sha256"
 CHECKSUMS_FILE = "checksums.json"
@@ -25,6 +27,11 @@ _CHUNK = 1 << 20
 
 class CorruptEntryError(ValueError):
     """A stored file does not match the hash recorded for it (or cannot be parsed)."""
+
+
+def sha256_bytes(data: bytes) -> str:
+    """The hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def sha256_file(path: Path) -> str:
@@ -79,7 +86,7 @@ def read_manifest(path: Path, what: str) -> dict[str, Any]:
 
 def check_file(data: bytes, recorded: object, what: str, filename: str) -> None:
     """Refuse ``data`` (a stored file's bytes) unless its sha256 is ``recorded``."""
-    digest = hashlib.sha256(data).hexdigest()
+    digest = sha256_bytes(data)
     if digest != recorded:
         raise CorruptEntryError(f"corrupt {what}: the sha256 of {filename} is {digest}, the manifest says {recorded}")
 
@@ -87,17 +94,17 @@ def check_file(data: bytes, recorded: object, what: str, filename: str) -> None:
 def write_checksums(directory: Path) -> dict[str, str]:
     """Record the sha256 of every regular file in ``directory`` (not recursive) in ``checksums.json``.
 
-    Written to a temporary file and renamed, so a reader never sees half a list.
+    Written to a temporary file and renamed (`store.durable.write_atomic`), so a reader never sees
+    half a list. Dot-named files (temporaries, locks) are not listed.
     """
     sums = {p.name: sha256_file(p) for p in sorted(directory.iterdir())
             if p.is_file() and p.name != CHECKSUMS_FILE and not p.name.startswith(".")}
-    tmp = directory / f".{CHECKSUMS_FILE}.tmp-{os.getpid()}"
-    tmp.write_text(json.dumps({"sha256": sums}, indent=2))
-    os.replace(tmp, directory / CHECKSUMS_FILE)
+    write_atomic(directory / CHECKSUMS_FILE, json.dumps({"sha256": sums}, indent=2).encode())
     return sums
 
 
 def has_checksums(directory: Path) -> bool:
+    """Whether ``directory`` has a ``checksums.json`` (a model cache converted before it had none)."""
     return (directory / CHECKSUMS_FILE).is_file()
 
 

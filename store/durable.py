@@ -1,9 +1,9 @@
 """Files that survive crashes and concurrent writers: exclusive locks, fsync, atomic writes.
 
-Every on-disk store (steering vectors, model variants, the editing caches) writes the same way:
-compute under an ``flock`` held by the writer, write to a temporary file or directory beside the
-target, ``fsync`` it, and rename it into place, so a reader sees a file whole or not at all and a
-killed writer leaves only a dot-named temporary behind. This module is that one write path.
+Every on-disk store (steering vectors, model variants, the editing statistics) writes the same
+way: compute under an ``flock`` held by the writer, write to a temporary file or directory beside
+the target, ``fsync`` it, and rename it into place, so a reader sees a file whole or not at all and
+a killed writer leaves only a dot-named temporary behind. This module is that one write path.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The shared version writer: numbering, sealing, clean failures, and sweeping dead writers' debris."""
+"""The one versioned store under both kinds: numbering, sealing, clean failures, sweeping dead writers' debris."""
 
 from __future__ import annotations
 
@@ -15,19 +15,21 @@ import torch
 
 from engine.components import AffineEraser
 from engine.steering.extraction import SteeringVector
-from engine.steering.vector_store import VectorStore
-from engine.store_integrity import SEAL_FIELD, read_manifest
-from engine.variant_store import VariantStore
-from engine.versioned_dirs import (
+from store.debris import STALE_TMP_AFTER_S, sweep_stale_tmp
+from store.integrity import SEAL_FIELD, CorruptEntryError, read_manifest
+from store.variants import VariantStore
+from store.vectors import VectorStore
+from store.versioned import (
     COUNTER_FILE,
     LOCK_FILE,
     MANIFEST_FILE,
-    STALE_TMP_AFTER_S,
-    sweep_stale_tmp,
-    write_version,
+    EntryNotFoundError,
+    VersionedStore,
+    WrittenVersion,
 )
 
 DATA = "data.bin"
+MODEL, NAME = "model", "name"
 LONG_AGO = STALE_TMP_AFTER_S + 60  # seconds: past the grace period
 MOMENTS_AGO = 60.0
 
@@ -58,8 +60,19 @@ def entries(name_dir: Path) -> list[str]:
     return sorted(p.name for p in name_dir.iterdir())
 
 
+def store_at(root: Path) -> VersionedStore:
+    return VersionedStore(root, kind="thing", data_file=DATA)
+
+
+def write_version(name_dir: Path, data_file: str, write_data: Callable[[Path], None],
+                  build_manifest: Callable[[int, str], dict[str, Any]]) -> WrittenVersion:
+    """A write into ``name_dir``, read as ``<root>/<model>/<name>``."""
+    store = VersionedStore(name_dir.parent.parent, kind="thing", data_file=data_file)
+    return store.write(name_dir.parent.name, name_dir.name, write_data, build_manifest)
+
+
 def test_a_write_numbers_versions_from_one_and_seals_a_manifest_with_the_data_files_hash(tmp_path: Path) -> None:
-    name_dir = tmp_path / "model" / "name"
+    name_dir = tmp_path / MODEL / NAME
     first = write_version(name_dir, DATA, write_bytes(b"one"), manifest)
     second = write_version(name_dir, DATA, write_bytes(b"two"), manifest)
     assert (first.version, second.version) == (1, 2)
@@ -73,13 +86,13 @@ def test_a_write_numbers_versions_from_one_and_seals_a_manifest_with_the_data_fi
 
 def test_a_version_directory_is_readable_by_other_users(tmp_path: Path) -> None:
     # The API and the workers may run as different users; mkdtemp alone would make it 0700.
-    written = write_version(tmp_path / "name", DATA, write_bytes(b"one"), manifest)
-    assert (tmp_path / "name" / str(written.version)).stat().st_mode & 0o777 == 0o755
+    written = write_version(tmp_path / MODEL / NAME, DATA, write_bytes(b"one"), manifest)
+    assert (tmp_path / MODEL / NAME / str(written.version)).stat().st_mode & 0o777 == 0o755
 
 
 def test_the_next_number_is_past_both_the_counter_and_a_version_the_counter_missed(tmp_path: Path) -> None:
-    name_dir = tmp_path / "name"
-    name_dir.mkdir()
+    name_dir = tmp_path / MODEL / NAME
+    name_dir.mkdir(parents=True)
     (name_dir / COUNTER_FILE).write_text("5")  # versions up to 5 were handed out, then deleted
     assert write_version(name_dir, DATA, write_bytes(), manifest).version == 6
     (name_dir / "9").mkdir()  # renamed into place by a writer killed before it raised the counter
@@ -88,7 +101,7 @@ def test_the_next_number_is_past_both_the_counter_and_a_version_the_counter_miss
 
 @pytest.mark.parametrize("failing", ["write_data", "build_manifest"])
 def test_a_failing_write_leaves_no_temporary_directory_and_no_version(tmp_path: Path, failing: str) -> None:
-    name_dir = tmp_path / "name"
+    name_dir = tmp_path / MODEL / NAME
     write_version(name_dir, DATA, write_bytes(), manifest)
 
     def half_then_disk_full(path: Path) -> None:
@@ -108,7 +121,7 @@ def test_a_failing_write_leaves_no_temporary_directory_and_no_version(tmp_path: 
 
 
 def test_a_write_sweeps_an_old_temporary_directory_and_keeps_a_young_one(tmp_path: Path) -> None:
-    name_dir = tmp_path / "name"
+    name_dir = tmp_path / MODEL / NAME
     old = debris(name_dir, ".tmp-dead", LONG_AGO)
     young = debris(name_dir, ".tmp-live", MOMENTS_AGO)
     write_version(name_dir, DATA, write_bytes(), manifest)
@@ -140,7 +153,7 @@ def test_the_sweep_touches_nothing_but_old_temporary_directories(tmp_path: Path)
 def test_a_directory_the_sweep_cannot_remove_is_logged_and_the_write_still_succeeds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
 ) -> None:
-    name_dir = tmp_path / "name"
+    name_dir = tmp_path / MODEL / NAME
     stuck = debris(name_dir, ".tmp-stuck", LONG_AGO)
 
     def refuse(path: str | Path, *args: Any, **kwargs: Any) -> None:
@@ -174,3 +187,55 @@ def test_both_stores_sweep_a_dead_writers_directory_when_they_save(tmp_path: Pat
         VectorStore(tmp_path).save("debris", vector(0))
         assert VectorStore(tmp_path).load("tiny", "debris").version == 1
     assert not old.exists() and young.is_dir()
+
+
+def test_a_version_reads_back_only_while_its_manifest_and_data_file_match_their_hashes(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    store.write(MODEL, NAME, write_bytes(b"payload"), manifest)
+    entry = store.read(MODEL, NAME)
+    assert (entry.name, entry.version, entry.data) == (NAME, 1, b"payload")
+    assert store.verify(MODEL, f"{NAME}@1") == store.manifest(MODEL, NAME) == entry.manifest
+    (tmp_path / MODEL / NAME / "1" / DATA).write_bytes(b"paylaod")
+    with pytest.raises(CorruptEntryError, match=f"corrupt thing {NAME}@1 of {MODEL}: the sha256 of {DATA}"):
+        store.read(MODEL, NAME)
+    assert store.manifest(MODEL, NAME) == entry.manifest  # the manifest alone is still whole
+
+
+def test_not_found_names_the_kind_the_model_and_the_reference(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    store.write(MODEL, NAME, write_bytes(), manifest)
+    for ref, version, message in [("other", None, "no thing 'other' of model 'model'"),
+                                  (f"{NAME}@3", 3, "no thing 'name' version 3 of model 'model'")]:
+        with pytest.raises(EntryNotFoundError) as caught:
+            store.read(MODEL, ref)
+        assert isinstance(caught.value, KeyError) and str(caught.value) == message
+        assert (caught.value.kind, caught.value.model, caught.value.version, caught.value.ref) == (
+            "thing", MODEL, version, ref)
+
+
+def test_a_listing_spans_models_in_order_and_leaves_out_a_damaged_manifest(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = store_at(tmp_path)
+    for model, name in [("b", "x"), ("a", "y"), ("a", "y"), ("a", "w"), ("b", "damaged")]:
+        store.write(model, name, write_bytes(), lambda v, d, m=model, n=name: {"model": m, "name": n, "version": v})
+    (tmp_path / "b" / "damaged" / "1" / MANIFEST_FILE).write_text("{not json")
+    (tmp_path / "_tenants").mkdir()  # not a model: another tenant's root
+    listed = [(m["model"], m["name"], m["version"]) for m in store.list()]
+    assert listed == [("a", "w", 1), ("a", "y", 1), ("a", "y", 2), ("b", "x", 1)]
+    assert [(m["name"], m["version"]) for m in store.list("a")] == [("w", 1), ("y", 1), ("y", 2)]
+    assert "corrupt manifest for thing damaged@1 of b" in caplog.text
+    assert store.list("nobody") == []
+
+
+def test_a_deleted_number_is_never_handed_out_again(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    for _ in range(2):
+        store.write(MODEL, NAME, write_bytes(), manifest)
+    assert store.delete(MODEL, f"{NAME}@2") == [2]
+    assert store.write(MODEL, NAME, write_bytes(), manifest).version == 3
+    assert store.delete(MODEL, NAME) == [1, 3]
+    assert entries(tmp_path / MODEL / NAME) == [COUNTER_FILE, LOCK_FILE]  # no version, no trash left
+    assert store.write(MODEL, NAME, write_bytes(), manifest).version == 4
+    with pytest.raises(EntryNotFoundError):
+        store.delete(MODEL, f"{NAME}@3")

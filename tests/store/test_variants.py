@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 import torch
 
-import engine.variant_store
 from engine.components import AffineEraser, Component, LowRankDelta, content_hash
-from engine.store_integrity import CorruptEntryError, seal
-from engine.variant_store import COMPONENTS_FILE, MANIFEST_FILE, Variant, VariantNotFoundError, VariantStore
+from store import variants as variants_module
+from store.integrity import CorruptEntryError, seal
+from store.variants import COMPONENTS_FILE, Variant, VariantStore
+from store.versioned import MANIFEST_FILE, EntryNotFoundError
 
 MODEL, HIDDEN = "tiny", 8
 
@@ -65,11 +66,11 @@ def test_versions_are_immutable_a_bare_name_is_the_latest_and_numbers_are_never_
     assert save(store, "v", eraser(0, 3)).ref == "v@3"
     assert [m["ref"] for m in store.list(MODEL)] == ["v@1", "v@3"]
     assert store.delete(MODEL, "v") == [1, 3]
-    with pytest.raises(VariantNotFoundError, match="no variant 'v' of model 'tiny'"):
+    with pytest.raises(EntryNotFoundError, match="no variant 'v' of model 'tiny'"):
         store.load(MODEL, "v")
-    with pytest.raises(VariantNotFoundError, match="version 9"):
+    with pytest.raises(EntryNotFoundError, match="version 9"):
         store.load(MODEL, "v@9")
-    with pytest.raises(VariantNotFoundError):
+    with pytest.raises(EntryNotFoundError):
         store.delete(MODEL, "never")
 
 
@@ -99,7 +100,7 @@ def test_a_write_that_fails_midway_leaves_no_version_and_no_temporary_files(tmp_
         Path(str(path)).write_bytes(b"half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(engine.variant_store, "save_file", crash)
+    monkeypatch.setattr(variants_module, "save_file", crash)
     with pytest.raises(OSError, match="disk full"):
         save(store, "v", eraser(0, 2))
     assert [m["ref"] for m in store.list(MODEL)] == ["v@1"]

@@ -20,8 +20,8 @@ import torch
 
 from engine.components import AffineEraser
 from engine.steering.extraction import SteeringVector
-from engine.steering.vector_store import VectorStore
-from engine.variant_store import VariantStore
+from store.variants import VariantStore
+from store.vectors import VectorStore
 
 MODEL, HIDDEN = "tiny", 8
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,8 +31,8 @@ CHILD = """
 import os, signal, sys
 from pathlib import Path
 import torch
-import engine.variant_store as vs
-import engine.versioned_dirs as vd
+import store.variants as vs
+import store.versioned as vd
 from engine.components import AffineEraser
 
 root, point = Path(sys.argv[1]), sys.argv[2]
@@ -60,7 +60,7 @@ elif point == "before-rename":
         if Path(src).name.startswith(".tmp-"):
             die()
         return real_rename(src, dst, *args, **kwargs)
-    vs.os.rename = rename_or_die
+    os.rename = rename_or_die
 elif point == "after-rename":
     vd.record_version = lambda name_dir, version: die()
 store.save("tiny", "crash", [eraser(1)], method="leace", hidden_size=8)
@@ -103,8 +103,8 @@ VECTOR_CHILD = """
 import os, signal, sys
 from pathlib import Path
 import torch
-import engine.steering.vector_store as vs
-from tests.engine.test_store_crashes import vector
+import store.vectors as vs
+from tests.store.test_crashes import vector
 
 store = vs.VectorStore(Path(sys.argv[1]))
 store.save("honesty", vector(0))

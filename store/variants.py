@@ -13,22 +13,18 @@ files alone: deleting the parent later breaks nothing, and "rolling back" is ser
 the request, the hyperparameters and the evaluation report, with each component's origin and
 content hash.
 
-Writes go to a temporary directory that is renamed into place, with version numbers allocated
-under an ``flock`` and never reused after a delete (`engine.versioned_dirs`, shared with the
-steering-vector store), so readers see a version whole or not at all and concurrent writers
-(threads or processes) get distinct numbers. Only safetensors and JSON are read; the manifest is
-sealed with its own hash and the tensor file's sha256 is checked against it on every load
-(`engine.store_integrity`), so a damaged version raises `CorruptEntryError`.
+Writing, numbering, listing, deleting and checking are `store.versioned.VersionedStore`'s (shared
+with the steering-vector store): versions are renamed into place whole, numbered under an
+``flock`` and never reused after a delete, and every load checks the sealed manifest and the
+tensor file's sha256, so a damaged version raises `CorruptEntryError` and a missing one
+`EntryNotFoundError` (kind ``variant``). This module is the codec: components to tensors and a
+manifest, and back. Only safetensors and JSON are read.
 """
 
 from __future__ import annotations
 
 import builtins
 import json
-import logging
-import os
-import shutil
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,28 +35,10 @@ import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save_file
 
-from engine import store_names
 from engine.components import Component, component_from_parts, content_hash
-from engine.durable_files import locked
-from engine.store_integrity import CorruptEntryError, check_file, read_manifest
-from engine.store_names import NAME, check_name, complete_versions
-from engine.versioned_dirs import LOCK_FILE, MANIFEST_FILE, record_version, write_version
-
-log = logging.getLogger(__name__)
+from store.versioned import VersionedStore
 
 COMPONENTS_FILE = "components.safetensors"
-
-
-class VariantNotFoundError(KeyError):
-    """No stored variant matches a model, name and (optional) version."""
-
-    def __init__(self, model: str, name: str, version: int | None = None) -> None:
-        self.model, self.name, self.version = model, name, version
-        which = f"{name!r}" if version is None else f"{name!r} version {version}"
-        super().__init__(f"no variant {which} of model {model!r}")
-
-    def __str__(self) -> str:
-        return str(self.args[0])  # KeyError would quote the message a second time
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,6 +53,7 @@ class Variant:
 
     @property
     def ref(self) -> str:
+        """``name@version``: this exact version."""
         return f"{self.name}@{self.version}"
 
     def on(self, device: torch.device | str) -> Variant:
@@ -83,21 +62,12 @@ class Variant:
                        tuple(component.to(device) for component in self.components))
 
 
-def parse_ref(ref: str) -> tuple[str, int | None]:
-    """Split ``name`` or ``name@version`` into the name and the version (None: the latest)."""
-    return store_names.parse_ref(ref, "variant")
-
-
 class VariantStore:
     """Variants under ``root``, by model, name and version."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-
-    def _name_dir(self, model: str, name: str) -> Path:
-        check_name("model name", model)
-        check_name("variant name", name)
-        return self.root / model / name
+        self.entries = VersionedStore(self.root, kind="variant", data_file=COMPONENTS_FILE)
 
     def save(self, model: str, name: str, components: Sequence[Component], *, method: str, hidden_size: int,
              parent: Variant | None = None, request: dict[str, Any] | None = None,
@@ -116,8 +86,11 @@ class VariantStore:
 
         Returns:
             The stored version, as `load` returns it.
+
+        Raises:
+            ValueError: a bad name, no components, a parent of another model, or facts that are not JSON.
         """
-        name_dir = self._name_dir(model, name)
+        self.entries.name_dir(model, name)  # refuse bad names before anything else
         if not components:
             raise ValueError("a variant needs at least one component of its own")
         if parent is not None and parent.model != model:
@@ -151,115 +124,63 @@ class VariantStore:
             }
 
         # `save_file` is looked up when called, so a test can stand in for the disk.
-        written = write_version(name_dir, COMPONENTS_FILE, lambda path: save_file(tensors, path), manifest_for)
+        written = self.entries.write(model, name, lambda path: save_file(tensors, path), manifest_for)
         return Variant(model, name, written.version, written.manifest, tuple(everything))
 
     def resolve(self, model: str, ref: str) -> tuple[str, int]:
         """The name and exact version ``ref`` means now (the latest for a bare name).
 
         Raises:
-            VariantNotFoundError: no such variant or version.
+            EntryNotFoundError: no such variant or version.
             ValueError: a malformed reference.
         """
-        name, version = parse_ref(ref)
-        name_dir = self._name_dir(model, name)
-        versions = complete_versions(name_dir)
-        if version is None:
-            if not versions:
-                raise VariantNotFoundError(model, name)
-            return name, versions[-1]
-        if version not in versions:
-            raise VariantNotFoundError(model, name, version)
-        return name, version
+        return self.entries.resolve(model, ref)
 
     def manifest(self, model: str, ref: str) -> dict[str, Any]:
         """The manifest of ``ref``, its seal checked (no tensors read).
 
         Raises:
-            VariantNotFoundError: no such variant or version.
+            EntryNotFoundError: no such variant or version.
             CorruptEntryError: the manifest is damaged.
         """
-        name, version = self.resolve(model, ref)
-        try:
-            return read_manifest(self._name_dir(model, name) / str(version) / MANIFEST_FILE,
-                                 f"variant {name}@{version} of {model}")
-        except FileNotFoundError:
-            raise VariantNotFoundError(model, name, version) from None  # deleted meanwhile
-
-    def _checked_bytes(self, model: str, manifest: dict[str, Any]) -> bytes:
-        """The tensor file of a version, refused unless its sha256 is the manifest's."""
-        name, version = manifest["name"], int(manifest["version"])
-        try:
-            data = (self._name_dir(model, name) / str(version) / COMPONENTS_FILE).read_bytes()
-        except FileNotFoundError:
-            raise VariantNotFoundError(model, name, version) from None
-        check_file(data, manifest.get("sha256"), f"variant {name}@{version} of {model}", COMPONENTS_FILE)
-        return data
+        return self.entries.manifest(model, ref)
 
     def verify(self, model: str, ref: str) -> dict[str, Any]:
         """The manifest of ``ref`` after checking both its seal and its tensor file's hash.
 
         Raises:
-            VariantNotFoundError: no such variant or version.
+            EntryNotFoundError: no such variant or version.
             CorruptEntryError: either file is damaged.
         """
-        manifest = self.manifest(model, ref)
-        self._checked_bytes(model, manifest)
-        return manifest
+        return self.entries.verify(model, ref)
 
     def load(self, model: str, ref: str) -> Variant:
         """Load ``name`` (its latest version) or ``name@version``, checking the file against its sha256.
 
         Raises:
-            VariantNotFoundError: no such model, name or version.
+            EntryNotFoundError: no such model, name or version.
             CorruptEntryError: a stored version that is damaged.
             ValueError: a bad reference, or a component kind this build does not know.
         """
-        manifest = self.manifest(model, ref)
-        name, version = manifest["name"], int(manifest["version"])
-        tensors = load_safetensors(self._checked_bytes(model, manifest))
+        entry = self.entries.read(model, ref)
+        tensors = load_safetensors(entry.data)
         components = []
-        for entry in manifest["components"]:
-            prefix = f"{entry['index']}."
+        for part in entry.manifest["components"]:
+            prefix = f"{part['index']}."
             parts = {key.removeprefix(prefix): t for key, t in tensors.items() if key.startswith(prefix)}
-            components.append(component_from_parts(entry, parts))
-        return Variant(model, name, version, manifest, tuple(components))
+            components.append(component_from_parts(part, parts))
+        return Variant(model, entry.name, entry.version, entry.manifest, tuple(components))
 
     def list(self, model: str) -> builtins.list[dict[str, Any]]:
         """Manifests of every stored version of ``model``, sorted by name then version."""
-        root = self.root / model
-        check_name("model name", model)
-        found = []
-        if root.is_dir():
-            for name_dir in sorted(p for p in root.iterdir() if p.is_dir() and NAME.fullmatch(p.name)):
-                for version in complete_versions(name_dir):
-                    try:
-                        found.append(read_manifest(name_dir / str(version) / MANIFEST_FILE,
-                                                   f"variant {name_dir.name}@{version} of {model}"))
-                    except OSError:
-                        continue  # deleted meanwhile
-                    except CorruptEntryError as exc:  # never listed; asking for it by name reports it
-                        log.warning("%s", exc)
-        return sorted(found, key=lambda m: (m["name"], m["version"]))
+        return self.entries.list(model)
 
     def delete(self, model: str, ref: str) -> builtins.list[int]:
         """Delete one version (``name@3``) or every version (``name``); returns the versions deleted.
 
         Children keep working: each version holds its parent's components itself.
+
+        Raises:
+            EntryNotFoundError: no such variant or version.
         """
-        name, version = parse_ref(ref)
-        name_dir = self._name_dir(model, name)
-        if not name_dir.is_dir():
-            raise VariantNotFoundError(model, name, version)
-        with locked(name_dir / LOCK_FILE):
-            versions = complete_versions(name_dir)
-            doomed = versions if version is None else [v for v in versions if v == version]
-            if not doomed:
-                raise VariantNotFoundError(model, name, version)
-            record_version(name_dir, max(doomed))
-            for v in doomed:
-                # Rename first: a reader sees the version whole or gone, never half-deleted.
-                trash = name_dir / f".deleted-{v}-{uuid.uuid4().hex}"
-                os.rename(name_dir / str(v), trash)
-                shutil.rmtree(trash)
-        return doomed
+        return self.entries.delete(model, ref)
