@@ -17,11 +17,11 @@ from typing import Any
 from engine.attribution.inputs import resolve_next_token
 from engine.diagnosis.findings import Trajectory, subject_mlp, trajectory
 from engine.diagnosis.steering_fix import SteeringFix, propose_steering
+from engine.hooks import embed, record_sites
 from engine.lens.logit_lens import LensReading, logit_lens
 from engine.loading import LoadedModel
 from engine.prompts import decode
 from engine.tracing.causal_trace import NOISE_MULTIPLIER, causal_trace, embedding_std, subject_span
-from engine.tracing.sites import embed, record_sites
 from schemas.attribution import AttributionResult
 from schemas.diagnosis import (
     Decision,

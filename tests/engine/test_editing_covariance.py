@@ -14,11 +14,11 @@ from engine.editing.covariance import (
     KeyStatisticsFitter,
     StatisticsCache,
     fit_key_statistics,
-    mlp_out_names,
     token_batches,
 )
 from engine.editing.progress import EditCancelledError
 from engine.loading import LoadedModel
+from engine.sites import mlp_out_names
 from tests.fakes import CORPUS, tiny_gpt2_lm, tiny_lm
 
 TEXTS = [" ".join(CORPUS[i:] + CORPUS[:i]) * 3 for i in range(len(CORPUS))]
