@@ -44,15 +44,16 @@ ChunkCallback = Callable[[int, int], None]
 #: Reduces last-position logits ``[rows, vocab]`` to what the caller keeps per row, ``[rows, ...]``.
 Reducer = Callable[[torch.Tensor], torch.Tensor]
 
-def check_kinds(kinds: Sequence[str]) -> None:
-    unknown = [kind for kind in kinds if kind not in KINDS]
-    if unknown or not kinds:
-        raise ValueError(f"kinds must be a non-empty subset of {', '.join(KINDS)}; got {list(kinds)}")
-
-
 #: Memory for one pass's activations and KV cache when no row count is given.
 ROWS_BUDGET_BYTES = 512 * 2**20
 MAX_AUTO_ROWS = 1024
+
+
+def check_kinds(kinds: Sequence[str]) -> None:
+    """Refuse an empty list of kinds, or one with a kind no restoration writes."""
+    unknown = [kind for kind in kinds if kind not in KINDS]
+    if unknown or not kinds:
+        raise ValueError(f"kinds must be a non-empty subset of {', '.join(KINDS)}; got {list(kinds)}")
 
 
 @dataclass(frozen=True)
