@@ -35,11 +35,12 @@ from pathlib import Path
 
 import torch
 
+from engine.hooks import embed, patch, record_sites
 from engine.loading import LoadedModel
+from engine.sites import Site
 from engine.tracing.causal_trace import CausalTrace, causal_trace, corrupt, subject_span
 from engine.tracing.grid import cells
-from engine.tracing.patching import CleanRun, Restoration
-from engine.tracing.sites import KINDS, Kind, embed, output_hooks, record_sites
+from engine.tracing.patching import KINDS, CleanRun, Restoration
 from store.model_cache import ModelCache
 
 PROMPT = "The Eiffel Tower is located in the city of"
@@ -53,21 +54,21 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def writers(clean: CleanRun, cell: Restoration) -> dict[tuple[Kind, int], object]:
+def writers(clean: CleanRun, cell: Restoration) -> dict[Site, object]:
     def write(layer: int):  # type: ignore[no-untyped-def]
         def fn(hidden: torch.Tensor) -> torch.Tensor:
             hidden = hidden.clone()
             hidden[:, list(cell.tokens)] = clean.activations[cell.kind][layer, list(cell.tokens)]
             return hidden
         return fn
-    return {(cell.kind, layer): write(layer) for layer in cell.layers}
+    return {Site(cell.kind, layer): write(layer) for layer in cell.layers}
 
 
 @torch.inference_mode()
 def naive_cell(lm: LoadedModel, clean: CleanRun, noised: torch.Tensor, cell: Restoration, answer: int,
                batch_samples: bool) -> torch.Tensor:
     """``[samples]``: the straightforward loop, one full forward per sample (or one per cell)."""
-    with output_hooks(lm, writers(clean, cell)):  # type: ignore[arg-type]
+    with patch(lm, writers(clean, cell)):  # type: ignore[arg-type]
         if batch_samples:
             return torch.softmax(lm.model(inputs_embeds=noised).logits[:, -1].float(), -1)[:, answer]
         return torch.stack([torch.softmax(lm.model(inputs_embeds=noised[k : k + 1]).logits[0, -1].float(), -1)[answer]

@@ -1,8 +1,8 @@
 """The intervention runtime: hooks installed once per resident model, a per-row table per pass.
 
 Every operation that changes what the model computes is an intervention bound to one row of one
-forward pass, never a mutation of shared model state. The runtime registers one forward hook on
-every block when the model becomes resident (and removes them when it leaves); a hook does nothing
+forward pass, never a mutation of shared model state. The runtime registers its forward hooks
+when the model becomes resident (and removes them when it leaves); a hook does nothing
 unless a `PassPlan` is active, and a plan is active only inside ``with runtime.active(plan):``,
 which clears it in ``finally``. So a request that fails leaves nothing behind, and requests with
 different interventions share one batched forward pass, each row seeing only its own.
@@ -10,10 +10,11 @@ different interventions share one batched forward pass, each row seeing only its
 Intervention kinds: additive steering vectors on the residual stream (block outputs), and the
 components of model variants (`engine.components`), per row: an affine eraser at a block's output,
 and a low-rank weight delta ``W x + B (A x)`` on an editable linear module (each block's MLP
-output projection, where ROME and MEMIT write). The module hooks are installed with the block
-hooks and call ``plan.variants.apply("module.<name>", output, input)``, so an edited variant is
-served without a copy of the base weights. Within one block output the variant's components
-apply first and steering after: the variant is the model, steering acts on it.
+output projection, where ROME and MEMIT write). The runtime hooks (through `engine.hooks`) every
+``residual`` site and every ``mlp_value`` site (`engine.sites`); the latter call
+``plan.variants.apply("module.<name>", output, input)``, so an edited variant is served without a
+copy of the base weights. Within one block output the variant's components apply first and
+steering after: the variant is the model, steering acts on it.
 """
 
 from __future__ import annotations
@@ -22,14 +23,16 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from torch import nn
 
 from engine.adapters import linear_dims
-from engine.components import MODULE_SITE, Component, LowRankDelta, block_site
+from engine.components import Component, LowRankDelta, block_site
+from engine.hooks import Intercept, intercept
 from engine.loading import LoadedModel
+from engine.sites import Site, component_site, mlp_out_names
 
 Positions = Literal["all", "prompt", "generated"]
 POSITION_KINDS: tuple[Positions, ...] = ("all", "prompt", "generated")
@@ -206,8 +209,10 @@ class InterventionRuntime:
         self._plan: PassPlan | None = None
         self._owner: int | None = None  # the thread running the active pass
         self._pass_lock = threading.Lock()
-        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+        self._hooked = 0  # hooks installed now
         self._modules = editable_modules(lm)
+        # Variant sites are stored as strings (``block.<l>``, ``module.<name>``): the hooked sites by that name.
+        self._sites = {component_site(lm, site): site for site in served_sites(lm)}
 
     def check_sites(self, sites: Iterable[str]) -> None:
         """Refuse sites this runtime has no hook for, rather than silently not applying their components.
@@ -215,9 +220,7 @@ class InterventionRuntime:
         Raises:
             ValueError: a site other than a block output or an editable module's output.
         """
-        served = {block_site(layer) for layer in range(self.lm.n_layers)}
-        served |= {f"{MODULE_SITE}{name}" for name in self._modules}
-        if missing := sorted(set(sites) - served):
+        if missing := sorted(set(sites) - self._sites.keys()):
             example = next(iter(self._modules), "")
             raise ValueError(f"this runtime cannot apply components at {', '.join(missing)}: it serves the "
                              f"outputs of blocks 0..{self.lm.n_layers - 1} and of the MLP output projections "
@@ -241,23 +244,21 @@ class InterventionRuntime:
     @property
     def hook_count(self) -> int:
         """Hooks this runtime has registered (for tests: the same before and after any request)."""
-        return len(self._handles)
+        return self._hooked
 
     @contextmanager
     def installed(self) -> Iterator[InterventionRuntime]:
-        """Register the block hooks for as long as the model is resident; remove them after."""
-        if self._handles:
+        """Install the hooks for as long as the model is resident; remove them after."""
+        if self._hooked:
             raise RuntimeError("the runtime's hooks are already installed")
+        hooks = {site: self._block_hook(site.layer) if site.kind == "residual" else self._module_hook(name)
+                 for name, site in self._sites.items()}
         try:
-            for layer, block in enumerate(self.lm.adapter.blocks(self.lm.model)):
-                self._handles.append(block.register_forward_hook(self._block_hook(layer)))
-            for name, module in self._modules.items():
-                self._handles.append(module.register_forward_hook(self._module_hook(f"{MODULE_SITE}{name}")))
-            yield self
+            with intercept(self.lm, hooks):
+                self._hooked = len(hooks)
+                yield self
         finally:
-            for handle in self._handles:
-                handle.remove()
-            self._handles.clear()
+            self._hooked = 0
 
     @contextmanager
     def active(self, plan: PassPlan) -> Iterator[None]:
@@ -279,37 +280,41 @@ class InterventionRuntime:
             self._owner = None
             self._pass_lock.release()
 
-    def _block_hook(self, layer: int) -> Any:
+    def _block_hook(self, layer: int) -> Intercept:
         site = block_site(layer)
 
-        def hook(module: nn.Module, args: Any, output: Any) -> Any:
+        def hook(hidden: torch.Tensor, block_input: torch.Tensor | None) -> torch.Tensor | None:
             plan = self._plan
             if plan is None or self._owner != threading.get_ident():
                 # No plan, or a pass from another thread (say, an activation reading): leave it alone.
                 return None
-            hidden = output[0] if isinstance(output, tuple) else output
             if not plan.variants.empty:
-                hidden = plan.variants.apply(site, hidden, args[0] if args else None)
-            hidden = plan.steer(layer, hidden)
-            return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
+                hidden = plan.variants.apply(site, hidden, block_input)
+            return plan.steer(layer, hidden)
 
         return hook
 
-    def _module_hook(self, site: str) -> Any:
-        def hook(module: nn.Module, args: Any, output: torch.Tensor) -> torch.Tensor | None:
+    def _module_hook(self, site: str) -> Intercept:
+        def hook(output: torch.Tensor, module_input: torch.Tensor | None) -> torch.Tensor | None:
             plan = self._plan
             if plan is None or self._owner != threading.get_ident() or site not in plan.variants.sites:
                 return None  # the common case costs a dict lookup: most passes edit no module
-            return plan.variants.apply(site, output, args[0])
+            return plan.variants.apply(site, output, module_input)
 
         return hook
+
+
+def served_sites(lm: LoadedModel) -> list[Site]:
+    """The sites the runtime hooks: every block's output (``residual``) and MLP output projection's
+    output (``mlp_value``). Other modules are not hooked, so that a pass pays for two hooks per
+    block, not one per linear layer."""
+    layers = range(lm.n_layers)
+    return [*(Site("residual", layer) for layer in layers), *(Site("mlp_value", layer) for layer in layers)]
 
 
 def editable_modules(lm: LoadedModel) -> dict[str, nn.Module]:
     """The linear modules weight deltas may target, by qualified name: each block's MLP output projection.
 
-    ROME and MEMIT write there (the MLP's value matrix). Other modules are not hooked, so that a
-    pass pays for one hook per block, not one per linear layer.
+    ROME and MEMIT write there (the MLP's value matrix, ``mlp_value`` sites).
     """
-    targets = {id(lm.adapter.mlp_out(block)) for block in lm.adapter.blocks(lm.model)}
-    return {name: module for name, module in lm.model.named_modules() if id(module) in targets}
+    return {name: lm.model.get_submodule(name) for name in mlp_out_names(lm)}

@@ -14,11 +14,11 @@ import time
 from engine.attribution.inputs import resolve_next_token
 from engine.diagnosis.findings import Trajectory, subject_mlp, trajectory
 from engine.diagnosis.steering_fix import SteeringFix, propose_steering
+from engine.hooks import embed, record_sites
 from engine.lens.logit_lens import logit_lens
 from engine.progress import Progress
 from engine.prompts import decode
 from engine.tracing.causal_trace import NOISE_MULTIPLIER, causal_trace, embedding_std, subject_span
-from engine.tracing.sites import embed, record_sites
 from ops import attribute
 from ops.checks import check_at_most
 from ops.context import Facts, Resident

@@ -24,9 +24,10 @@ from pathlib import Path
 import safetensors.torch
 
 from engine.editing.corpus import Corpus, file_corpus, rounds_sha256
-from engine.editing.covariance import KeyStatistics, key_dim, key_statistics, mlp_out_names
+from engine.editing.covariance import KeyStatistics, key_dim, key_statistics
 from engine.loading import LoadedModel
 from engine.progress import Progress
+from engine.sites import mlp_out_names
 from store.durable import locked, write_atomic, write_json
 from store.integrity import sha256_bytes
 from store.sampled_texts import model_dir, sampled_rounds

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import torch
 
 from engine.adapters import linear_dims
-from engine.editing.keys import recording, run_recorded
+from engine.hooks import record
 from engine.loading import LoadedModel
 from engine.progress import Progress
-from engine.runtime import editable_modules
+from engine.sites import Site, mlp_out_names
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +81,6 @@ class KeyStatisticsFitter:
         return KeyStatistics(self.layer, self.module, (self._sum / self.count).float(), self.count, self.corpus_sha256)
 
 
-def mlp_out_names(lm: LoadedModel) -> list[str]:
-    """Qualified names of the MLP output projections, by block."""
-    by_id = {id(module): name for name, module in editable_modules(lm).items()}
-    return [by_id[id(lm.adapter.mlp_out(block))] for block in lm.adapter.blocks(lm.model)]
-
-
 def token_batches(lm: LoadedModel, documents: Iterable[str]) -> Iterator[list[list[int]]]:
     """Each document's tokens in windows of `WINDOW`, packed into batches of about `BATCH_TOKENS`."""
     config = lm.model.config
@@ -124,11 +118,11 @@ def fit_key_statistics(lm: LoadedModel, layers: Sequence[int], batches: Iterable
             ids[row, : len(seq)] = torch.tensor(seq)
             mask[row, : len(seq)] = True
         mask = mask.to(lm.device)
-        with recording(lm, None, key_layers=layers) as records:
-            run_recorded(lm, input_ids=ids.to(lm.device), attention_mask=mask.long())
+        with record(lm, [Site("mlp_key", layer) for layer in layers]) as recording:
+            recording.run(lm.model.base_model, input_ids=ids.to(lm.device), attention_mask=mask.long(), use_cache=False)
         remaining = samples - next(iter(fitters.values())).count
         for layer, fitter in fitters.items():
-            fitter.update(records[("key", layer)][mask][:remaining])
+            fitter.update(recording.tensors[Site("mlp_key", layer)][mask][:remaining])
         done = next(iter(fitters.values())).count
         progress.report(done / samples, f"key statistics: {done} of {samples} tokens")
         if done >= samples:

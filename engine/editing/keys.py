@@ -1,30 +1,27 @@
 """Where a fact lives: the subject's last token, and what the model holds there.
 
-ROME and MEMIT read a fact's *key* (the input of a block's MLP output projection) and its
-*residual* (the block's output) at the last token of the subject, in the edit prompt placed in
-each context template, and average over the templates. Reads run under the intervention runtime
-with the variant being edited (the parent's components, and MEMIT's deltas of earlier layers), and
-each prompt is cut after the subject's last token (nothing later can change what is read there);
-a pass stops at the last block it needs.
+ROME and MEMIT read a fact's *key* (the input of a block's MLP output projection: an ``mlp_key``
+site) and its *residual* (the block's output: a ``residual`` site) at the last token of the subject,
+in the edit prompt placed in each context template, and average over the templates. Reads run
+under the intervention runtime with the variant being edited (the parent's components, and
+MEMIT's deltas of earlier layers), and each prompt is cut after the subject's last token (nothing
+later can change what is read there); a pass stops at the last site it needs (`engine.hooks`).
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
-from torch import nn
 from transformers import PreTrainedTokenizerBase
 
 from engine.components import Component
 from engine.editing.request import EditRequest
+from engine.hooks import record
 from engine.loading import LoadedModel
 from engine.runtime import InterventionRuntime, PassPlan
-from engine.tracing.sites import output_tensor
+from engine.sites import Site
 
 
 @dataclass(frozen=True)
@@ -80,73 +77,21 @@ def target_ids(tokenizer: PreTrainedTokenizerBase, prompt_ids: Sequence[int], te
     return ids
 
 
-class _ReadCompleteError(Exception):
-    """Raised by a recording hook once the last needed block ran: the rest of the pass is not needed."""
-
-
-@contextmanager
-def recording(lm: LoadedModel, positions: torch.Tensor | None, *, key_layers: Sequence[int] = (),
-              residual_layers: Sequence[int] = ()) -> Iterator[dict[tuple[str, int], torch.Tensor]]:
-    """Record MLP keys and block outputs, at one position per row or everywhere; stop after the last.
-
-    Args:
-        lm: the model.
-        positions: ``[rows]``, the position to read in each row; None reads ``[rows, seq, dim]``.
-        key_layers: blocks whose MLP output projection's input is read (``("key", l)``).
-        residual_layers: blocks whose output is read (``("residual", l)``).
-
-    Yields:
-        A dict filled by each pass: ``(kind, layer) -> [rows, dim]`` (detached, the model's dtype).
-        Run passes through `run_recorded`, which ends a pass once everything is read.
-    """
-    owner = threading.get_ident()
-    records: dict[tuple[str, int], torch.Tensor] = {}
-    blocks = lm.adapter.blocks(lm.model)
-    last = max([*key_layers, *residual_layers])
-    stop_at = ("residual", last) if last in residual_layers else ("key", last)
-    rows = None if positions is None else torch.arange(len(positions), device=positions.device)
-
-    def hook(kind: str, layer: int) -> Any:
-        def fn(module: nn.Module, args: Any, output: Any) -> None:
-            if threading.get_ident() != owner:
-                return
-            hidden = args[0] if kind == "key" else output_tensor(output)
-            records[(kind, layer)] = (hidden if rows is None else hidden[rows, positions]).detach()
-            if (kind, layer) == stop_at:
-                raise _ReadCompleteError
-        return fn
-
-    handles = []
-    try:
-        for layer in key_layers:
-            handles.append(lm.adapter.mlp_out(blocks[layer]).register_forward_hook(hook("key", layer)))
-        for layer in residual_layers:
-            handles.append(blocks[layer].register_forward_hook(hook("residual", layer)))
-        yield records
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
-def run_recorded(lm: LoadedModel, **inputs: Any) -> None:
-    """Run the base model inside `recording`, up to the last block it reads."""
-    try:
-        lm.model.base_model(**inputs, use_cache=False)
-    except _ReadCompleteError:
-        return
-    raise RuntimeError("a recorded block was not reached in the forward pass")
-
-
 @torch.no_grad()
 def read_at_subjects(lm: LoadedModel, runtime: InterventionRuntime, prompts: Sequence[SubjectPrompt], *,
                      components: Sequence[Component] = (), key_layers: Sequence[int] = (),
-                     residual_layers: Sequence[int] = (), batch_rows: int = 64) -> dict[tuple[str, int], torch.Tensor]:
+                     residual_layers: Sequence[int] = (), batch_rows: int = 64) -> dict[Site, torch.Tensor]:
     """Keys and residuals at each prompt's subject's last token, under a variant.
 
+    Args:
+        key_layers: blocks whose MLP key is read (``mlp_key`` sites).
+        residual_layers: blocks whose output is read (``residual`` sites).
+
     Returns:
-        ``(kind, layer) -> [len(prompts), dim]`` float32 on the CPU, in the prompts' order.
+        site -> ``[len(prompts), dim]`` float32 on the CPU, in the prompts' order.
     """
-    out: dict[tuple[str, int], list[torch.Tensor]] = {}
+    sites = [*(Site("mlp_key", layer) for layer in key_layers), *(Site("residual", layer) for layer in residual_layers)]
+    out: dict[Site, list[torch.Tensor]] = {}
     plan = PassPlan.of_variant(list(components))
     pad = lm.tokenizer.pad_token_id or 0
     for first in range(0, len(prompts), batch_rows):
@@ -158,12 +103,12 @@ def read_at_subjects(lm: LoadedModel, runtime: InterventionRuntime, prompts: Seq
             ids[row, : p.subject_last + 1] = torch.tensor(p.ids[: p.subject_last + 1])
             mask[row, : p.subject_last + 1] = 1
         positions = torch.tensor([p.subject_last for p in batch], device=lm.device)
-        with recording(lm, positions, key_layers=key_layers, residual_layers=residual_layers) as records, \
-                runtime.active(plan):
-            run_recorded(lm, input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device))
-        for key, value in records.items():
-            out.setdefault(key, []).append(value.float().cpu())
-    return {key: torch.cat(parts) for key, parts in out.items()}
+        with record(lm, sites, positions=positions) as recording, runtime.active(plan):
+            recording.run(lm.model.base_model, input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
+                          use_cache=False)
+        for site, value in recording.tensors.items():
+            out.setdefault(site, []).append(value.float().cpu())
+    return {site: torch.cat(parts) for site, parts in out.items()}
 
 
 def fact_prompts(lm: LoadedModel, requests: Sequence[EditRequest], templates: Sequence[str]) -> list[SubjectPrompt]:
@@ -174,11 +119,12 @@ def fact_prompts(lm: LoadedModel, requests: Sequence[EditRequest], templates: Se
 def read_fact_averages(lm: LoadedModel, runtime: InterventionRuntime, requests: Sequence[EditRequest],
                        templates: Sequence[str], *, components: Sequence[Component] = (),
                        key_layers: Sequence[int] = (), residual_layers: Sequence[int] = (),
-                       batch_rows: int = 64) -> dict[tuple[str, int], torch.Tensor]:
+                       batch_rows: int = 64) -> dict[Site, torch.Tensor]:
     """Per request, keys and residuals at the subject's last token averaged over the templates.
 
     Returns:
-        ``(kind, layer) -> [len(requests), dim]`` float32 on the CPU (averaged in float64).
+        site (``mlp_key`` or ``residual``, see `read_at_subjects`) -> ``[len(requests), dim]`` float32 on
+        the CPU (averaged in float64).
     """
     reads = read_at_subjects(lm, runtime, fact_prompts(lm, requests, templates), components=components,
                              key_layers=key_layers, residual_layers=residual_layers, batch_rows=batch_rows)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from engine.components import Component, LowRankDelta
-from engine.editing.covariance import KeyStatistics, mlp_out_names
+from engine.editing.covariance import KeyStatistics
 from engine.editing.hparams import EditHyperparams
 from engine.editing.keys import read_fact_averages
 from engine.editing.request import EditRequest
@@ -33,6 +33,7 @@ from engine.editing.values import ValueTarget, optimize_values
 from engine.loading import LoadedModel
 from engine.progress import Progress
 from engine.runtime import InterventionRuntime
+from engine.sites import Site, mlp_out_names
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,7 +90,7 @@ def memit_edit(lm: LoadedModel, runtime: InterventionRuntime, requests: Sequence
     batch_rows = max(64, hp.v_batch_facts * len(used))
     progress.report(0.0, f"reading {len(requests)} subjects at layer {last}")
     start = read_fact_averages(lm, runtime, requests, used, components=parent, residual_layers=[last],
-                               batch_rows=batch_rows)[("residual", last)]
+                               batch_rows=batch_rows)[Site("residual", last)]
     targets = optimize_values(lm, runtime, requests, hp, used, layer=last, reference=start, components=parent,
                               progress=progress.span(0.02, 0.85))
     goal = start.double() + torch.stack([t.delta for t in targets]).double()  # [n, hidden]
@@ -99,8 +100,8 @@ def memit_edit(lm: LoadedModel, runtime: InterventionRuntime, requests: Sequence
         progress.report(0.85 + 0.15 * i / len(hp.layers), f"updating layer {layer}")
         reads = read_fact_averages(lm, runtime, requests, used, components=[*parent, *deltas],
                                    key_layers=[layer], residual_layers=[last], batch_rows=batch_rows)
-        residual = (goal - reads[("residual", last)].double()) / (len(hp.layers) - i)
-        deltas.append(least_squares_delta(names[layer], reads[("key", layer)], residual,
+        residual = (goal - reads[Site("residual", last)].double()) / (len(hp.layers) - i)
+        deltas.append(least_squares_delta(names[layer], reads[Site("mlp_key", layer)], residual,
                                           stats[layer].second_moment, hp.mom2_weight))
     progress.report(1.0, f"updated {len(deltas)} layers for {len(requests)} facts")
     return MemitEdit(deltas, goal.float(), targets)

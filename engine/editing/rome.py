@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from engine.components import Component, LowRankDelta
-from engine.editing.covariance import KeyStatistics, mlp_out_names
+from engine.editing.covariance import KeyStatistics
 from engine.editing.hparams import EditHyperparams
 from engine.editing.keys import read_fact_averages
 from engine.editing.request import EditRequest
@@ -36,6 +36,7 @@ from engine.editing.values import optimize_values
 from engine.loading import LoadedModel
 from engine.progress import Progress
 from engine.runtime import InterventionRuntime, PassPlan
+from engine.sites import Site, mlp_out_names
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,7 +95,8 @@ def rome_edit(lm: LoadedModel, runtime: InterventionRuntime, request: EditReques
     used = templates[: hp.n_templates]
     name = mlp_out_names(lm)[layer]
     progress.report(0.0, f"reading the key of {request.subject!r} at layer {layer}")
-    key = read_fact_averages(lm, runtime, [request], used, components=parent, key_layers=[layer])[("key", layer)][0]
+    reads = read_fact_averages(lm, runtime, [request], used, components=parent, key_layers=[layer])
+    key = reads[Site("mlp_key", layer)][0]
     current = module_output(lm, runtime, lm.adapter.mlp_out(lm.adapter.blocks(lm.model)[layer]), key, parent)
     (target,) = optimize_values(lm, runtime, [request], hp, used, layer=layer, reference=current[None],
                                 components=parent, progress=progress.span(0.05, 0.95))

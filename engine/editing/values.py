@@ -32,10 +32,11 @@ from engine.components import Component
 from engine.editing.hparams import EditHyperparams
 from engine.editing.keys import subject_prompt, target_ids
 from engine.editing.request import EditRequest
+from engine.hooks import patch
 from engine.loading import LoadedModel
 from engine.progress import Progress
 from engine.runtime import InterventionRuntime, PassPlan
-from engine.tracing.sites import output_hooks
+from engine.sites import Site
 
 KL_PROMPT = "{} is a"
 
@@ -218,7 +219,7 @@ def _optimize_batch(lm: LoadedModel, runtime: InterventionRuntime, requests: Seq
         # A fresh copy of the prefix cache per step: the pass appends the suffix to it, and a cropped
         # cache would keep views into this step's graph.
         past = copy.deepcopy(cache)
-        with output_hooks(lm, {("residual", layer): add_delta}), runtime.active(plan), _exact_attention(device):
+        with patch(lm, {Site("residual", layer): add_delta}), runtime.active(plan), _exact_attention(device):
             hidden = lm.model.base_model(input_ids=ids, attention_mask=torch.cat([batch.prefix[1], mask], dim=1),
                                          position_ids=positions, past_key_values=past,
                                          use_cache=past is not None).last_hidden_state

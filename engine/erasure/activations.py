@@ -15,11 +15,13 @@ from dataclasses import dataclass
 import torch
 
 from engine.components import Component
+from engine.hooks import record
 from engine.loading import LoadedModel
 from engine.padding import padded_batches
 from engine.runtime import InterventionRuntime, PassPlan
 from engine.scoring import encode_texts
-from engine.steering.extraction import capture_block_outputs, check_layers
+from engine.sites import Site
+from engine.steering.extraction import check_layers
 
 READINGS = ("last", "mean", "all")
 
@@ -80,15 +82,17 @@ def stream_activations(
     plan = PassPlan.of_variant(variant) if variant else None
     for batch in padded_batches(encoded, batch_size, lm.tokenizer.pad_token_id or 0):
         chunk, ids, mask, lengths = batch.indices, batch.ids, batch.mask, batch.lengths
-        with runtime.active(plan) if (runtime is not None and plan is not None) else contextlib.nullcontext():
-            captured = capture_block_outputs(lm, ids.to(lm.device), mask.long().to(lm.device), list(layers))
+        with torch.inference_mode(), record(lm, [Site("residual", layer) for layer in layers]) as recording, \
+                runtime.active(plan) if (runtime is not None and plan is not None) else contextlib.nullcontext():
+            recording.run(lm.model, input_ids=ids.to(lm.device), attention_mask=mask.long().to(lm.device),
+                          use_cache=False)
         mask, lengths = mask.to(lm.device), lengths.to(lm.device)
         owners = torch.tensor(chunk)
         if reading == "all":
             owners = owners[:, None].expand(-1, ids.shape[1])[mask.cpu()]
         pooled: dict[int, torch.Tensor] = {}
         for layer in layers:
-            hidden = captured[layer].float()
+            hidden = recording.tensors[Site("residual", layer)].float()
             if reading == "last":
                 rows = hidden[torch.arange(len(chunk), device=lm.device), lengths - 1]
             elif reading == "mean":

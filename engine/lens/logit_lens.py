@@ -5,7 +5,7 @@ Applying the same final norm and unembedding to the output of an earlier block s
 model would predict if it stopped there, so one can watch the answer form (or get lost) layer by
 layer. At the last block the lens *is* the model's output distribution.
 
-Block outputs are read with temporary hooks (`engine.tracing.sites`), so a variant or steering
+Block outputs are read with temporary hooks (`engine.hooks`), so a variant or steering
 plan active in the intervention runtime is reflected in what the lens reads.
 """
 
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
+from engine.hooks import embed, record_sites
 from engine.loading import LoadedModel
-from engine.tracing.sites import embed, record_sites
 
 
 @dataclass(frozen=True, eq=False)  # field-wise == would ask tensors for a single truth value

@@ -6,23 +6,25 @@ differences by their mean (``mean_diff``) or their first principal direction (``
 ``l`` always means the output of block ``l``, the residual stream that a steering hook at ``l``
 adds to.
 
-Activations are read with forward hooks on the blocks rather than ``output_hidden_states``: the
-two agree for every block but the last, whose ``hidden_states`` entry transformers replaces with
-the final-norm output, a different space from the one steering adds to.
+Activations are recorded at ``residual`` sites (`engine.hooks`) rather than read from
+``output_hidden_states``: the two agree for every block but the last, whose ``hidden_states`` entry
+transformers replaces with the final-norm output, a different space from the one steering adds to.
+The pass stops after the deepest block read.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 
+from engine.hooks import record
 from engine.loading import LoadedModel
 from engine.padding import padded_batches
 from engine.scoring import encode_texts
+from engine.sites import Site
 
 #: Called after each batch with (texts done, texts in all); may raise to stop the work.
 BatchCallback = Callable[[int, int], None]
@@ -71,49 +73,6 @@ def check_layers(layers: list[int], n_layers: int) -> None:
         raise ValueError(f"layers {bad} out of range: the model has layers 0..{n_layers - 1}")
 
 
-class _StopForwardError(Exception):
-    """Raised by the deepest hook: the blocks after it and the LM head are not needed."""
-
-
-@torch.inference_mode()
-def capture_block_outputs(lm: LoadedModel, ids: torch.Tensor, mask: torch.Tensor,
-                          layers: list[int]) -> dict[int, torch.Tensor]:
-    """Run the model far enough to see the output of each block in ``layers``.
-
-    Args:
-        lm: the resident model.
-        ids: ``[batch, seq]`` token ids, right-padded, on the model's device.
-        mask: ``[batch, seq]`` attention mask, 1 on real tokens.
-        layers: block indices.
-
-    Returns:
-        layer -> ``[batch, seq, hidden]`` inference tensors in the model's dtype, on its device.
-    """
-    blocks = lm.adapter.blocks(lm.model)
-    captured: dict[int, torch.Tensor] = {}
-    owner, deepest = threading.get_ident(), max(layers)
-
-    def hook_for(layer: int) -> Callable[[torch.nn.Module, Any, Any], None]:
-        def hook(module: torch.nn.Module, args: Any, output: Any) -> None:
-            # The model is shared: a forward pass of another thread must pass untouched.
-            if threading.get_ident() != owner:
-                return
-            captured[layer] = output[0] if isinstance(output, tuple) else output
-            if layer == deepest:
-                raise _StopForwardError
-        return hook
-
-    handles = [blocks[layer].register_forward_hook(hook_for(layer)) for layer in set(layers)]
-    try:
-        lm.model(input_ids=ids, attention_mask=mask, use_cache=False)
-    except _StopForwardError:
-        pass
-    finally:
-        for handle in handles:
-            handle.remove()
-    return captured
-
-
 def read_activations(lm: LoadedModel, texts: list[str], layers: list[int], *, reading: str,
                      batch_size: int = 16, on_batch: BatchCallback | None = None) -> dict[int, torch.Tensor]:
     """Read the residual stream after each block in ``layers``, one vector per text.
@@ -145,9 +104,11 @@ def read_activations(lm: LoadedModel, texts: list[str], layers: list[int], *, re
     for batch in padded_batches(encoded, batch_size, lm.tokenizer.pad_token_id or 0):
         chunk = batch.indices
         ids, mask, lengths = batch.ids.to(lm.device), batch.mask.long().to(lm.device), batch.lengths.to(lm.device)
-        captured = capture_block_outputs(lm, ids, mask, layers)
+        with torch.inference_mode(), record(lm, [Site("residual", layer) for layer in layers]) as recording:
+            recording.run(lm.model, input_ids=ids, attention_mask=mask, use_cache=False)
         for layer in layers:
-            hidden = captured[layer].float()  # pooled where it lives: only [batch, hidden] travels
+            # Pooled where it lives: only [batch, hidden] travels.
+            hidden = recording.tensors[Site("residual", layer)].float()
             if reading == "last":
                 pooled = hidden[torch.arange(len(chunk), device=lm.device), lengths - 1]
             else:

@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from engine.hooks import embed, record_sites
 from engine.loading import LoadedModel
 from engine.tracing.causal_trace import DEFAULT_WINDOW
 from engine.tracing.grid import TraceGrid, check_grid, run_grid
-from engine.tracing.patching import ChunkCallback, CleanRun, run_corrupted
-from engine.tracing.sites import Kind, check_kinds, embed, record_sites
+from engine.tracing.patching import ChunkCallback, CleanRun, Kind, check_kinds, run_corrupted
 
 Direction = Literal["denoising", "noising"]
 

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from engine.hooks import embed, record_sites
 from engine.loading import LoadedModel
 from engine.tracing.grid import TraceGrid, check_grid, run_grid
-from engine.tracing.patching import ChunkCallback, CleanRun, run_corrupted
-from engine.tracing.sites import Kind, check_kinds, embed, record_sites
+from engine.tracing.patching import ChunkCallback, CleanRun, Kind, check_kinds, run_corrupted
 
 #: Meng et al.: noise of 3 standard deviations of the embeddings.
 NOISE_MULTIPLIER = 3.0

@@ -14,8 +14,16 @@ from dataclasses import dataclass
 import torch
 
 from engine.loading import LoadedModel
-from engine.tracing.patching import ChunkCallback, CleanRun, CorruptedRun, Reducer, Restoration, restore
-from engine.tracing.sites import Kind, check_kinds
+from engine.tracing.patching import (
+    ChunkCallback,
+    CleanRun,
+    CorruptedRun,
+    Kind,
+    Reducer,
+    Restoration,
+    check_kinds,
+    restore,
+)
 
 
 @dataclass(frozen=True, eq=False)  # field-wise == would ask tensors for a single truth value

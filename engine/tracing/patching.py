@@ -22,14 +22,22 @@ position ids having batch size 1 (they are passed explicitly) so they broadcast 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from transformers import DynamicCache
 
+from engine.hooks import Rewrite, last_logits, patch
 from engine.loading import LoadedModel
-from engine.tracing.sites import Kind, OutputHook, last_logits, output_hooks
+from engine.sites import Site, SiteKind
+
+#: The site kinds a restoration writes (`engine.sites`): the residual stream, and what attention and
+#: the MLP add to it.
+Kind = Literal["residual", "mlp", "attention"]
+KINDS: tuple[Kind, ...] = ("residual", "mlp", "attention")
+MODULE_KINDS: tuple[Kind, ...] = ("mlp", "attention")
 
 #: Called after each chunk with (rows done, rows in all); may raise to stop the work.
 ChunkCallback = Callable[[int, int], None]
@@ -39,6 +47,13 @@ Reducer = Callable[[torch.Tensor], torch.Tensor]
 #: Memory for one pass's activations and KV cache when no row count is given.
 ROWS_BUDGET_BYTES = 512 * 2**20
 MAX_AUTO_ROWS = 1024
+
+
+def check_kinds(kinds: Sequence[str]) -> None:
+    """Refuse an empty list of kinds, or one with a kind no restoration writes."""
+    unknown = [kind for kind in kinds if kind not in KINDS]
+    if unknown or not kinds:
+        raise ValueError(f"kinds must be a non-empty subset of {', '.join(KINDS)}; got {list(kinds)}")
 
 
 @dataclass(frozen=True)
@@ -74,7 +89,7 @@ class CleanRun:
         logits: the clean last-position logits ``[vocab]``.
     """
 
-    activations: dict[Kind, torch.Tensor]
+    activations: dict[SiteKind, torch.Tensor]
     logits: torch.Tensor
 
 
@@ -219,18 +234,18 @@ def _run_pass(lm: LoadedModel, clean: CleanRun, corrupted: CorruptedRun, cells: 
             values.append(clean.activations[kind][j, tokens].repeat(samples, 1))
         return torch.cat(rows), torch.cat(positions), torch.cat(values)
 
-    hooks: dict[tuple[Kind, int], OutputHook] = {}
+    hooks: dict[Site, Rewrite] = {}
     for j in range(n_layers):
         joining = [i for i, p in enumerate(spawn) if p == j]
         residual = [i for i, c in enumerate(cells) if c.kind == "residual" and j in c.layers]
         if joining or residual or j == last_spawn:
             # After block j the layout is that of block j + 1's input, plus the base rows until dropped.
-            patch = writer("residual", j, residual, j + 1) if residual else None
-            hooks[("residual", j)] = _grow(samples, len(joining), j == last_spawn, patch)
-        for kind in ("mlp", "attention"):
+            written = writer("residual", j, residual, j + 1) if residual else None
+            hooks[Site("residual", j)] = _grow(samples, len(joining), j == last_spawn, written)
+        for kind in MODULE_KINDS:
             inside = [i for i, c in enumerate(cells) if c.kind == kind and j in c.layers]
             if inside:
-                hooks[(kind, j)] = _overwrite(*writer(kind, j, inside, j))
+                hooks[Site(kind, j)] = _overwrite(*writer(kind, j, inside, j))
 
     initial = sum(1 for p in spawn if p < 0)
     embeds = corrupted.embeds[:, start:]
@@ -250,7 +265,7 @@ def _run_pass(lm: LoadedModel, clean: CleanRun, corrupted: CorruptedRun, cells: 
         mask = mask.masked_fill(blocked, torch.finfo(lm.dtype).min)
         kwargs = {"use_cache": True, "past_key_values": cache, "attention_mask": mask,
                   "position_ids": torch.arange(start, seq, device=device)[None]}
-    with torch.inference_mode(), output_hooks(lm, hooks):
+    with torch.inference_mode(), patch(lm, hooks):
         logits = last_logits(lm, inputs_embeds=inputs, **kwargs)
     if logits.shape[0] != len(cells) * samples:
         raise RuntimeError(f"the pass ended with {logits.shape[0]} rows; expected {len(cells) * samples}")
@@ -258,7 +273,7 @@ def _run_pass(lm: LoadedModel, clean: CleanRun, corrupted: CorruptedRun, cells: 
 
 
 def _grow(samples: int, joining: int, drop_base: bool,
-          patch: tuple[torch.Tensor, ...] | None) -> OutputHook:
+          written: tuple[torch.Tensor, ...] | None) -> Rewrite:
     """A block-output hook: append ``joining`` copies of the sample rows, overwrite residual entries,
     and drop the sample rows once no restoration will join later."""
 
@@ -267,15 +282,15 @@ def _grow(samples: int, joining: int, drop_base: bool,
             hidden = torch.cat([hidden, hidden[:samples].repeat(joining, 1, 1)])
         if drop_base:
             hidden = hidden[samples:]
-        if patch is not None:  # row indices are in the layout after joining and dropping
-            rows, positions, values = patch
+        if written is not None:  # row indices are in the layout after joining and dropping
+            rows, positions, values = written
             hidden = hidden.index_put((rows, positions), values.to(hidden.dtype))
         return hidden
 
     return fn
 
 
-def _overwrite(rows: torch.Tensor, positions: torch.Tensor, values: torch.Tensor) -> OutputHook:
+def _overwrite(rows: torch.Tensor, positions: torch.Tensor, values: torch.Tensor) -> Rewrite:
     """A module-output hook that writes clean values at the given (row, position) entries."""
 
     def fn(hidden: torch.Tensor) -> torch.Tensor:

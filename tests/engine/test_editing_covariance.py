@@ -12,11 +12,11 @@ from engine.editing.covariance import (
     fit_key_statistics,
     key_dim,
     key_statistics,
-    mlp_out_names,
     token_batches,
 )
 from engine.loading import LoadedModel
 from engine.progress import CanceledError, Progress
+from engine.sites import mlp_out_names
 from tests.fakes import CORPUS, tiny_gpt2_lm, tiny_lm
 
 TEXTS = [" ".join(CORPUS[i:] + CORPUS[:i]) * 3 for i in range(len(CORPUS))]

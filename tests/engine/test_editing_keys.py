@@ -13,6 +13,7 @@ from engine.editing.keys import read_fact_averages, subject_prompt, target_ids
 from engine.editing.request import EditRequest
 from engine.loading import LoadedModel
 from engine.runtime import InterventionRuntime
+from engine.sites import Site
 from tests.engine.editing_support import TINY_TEMPLATES, merged, random_delta
 from tests.fakes import tiny_gpt2_lm, tiny_lm
 
@@ -80,9 +81,9 @@ def test_keys_and_residuals_are_averaged_over_templates_at_the_subjects_last_tok
         lm: LoadedModel, runtime: InterventionRuntime) -> None:
     reads = read_fact_averages(lm, runtime, REQUESTS, TEMPLATES, key_layers=[1], residual_layers=[0, 1], batch_rows=4)
     keys, residuals = plain_reads(lm, 1)
-    assert reads[("key", 1)].shape == (3, linear_dims(lm.adapter.mlp_out(lm.adapter.blocks(lm.model)[1]))[0])
-    assert torch.allclose(reads[("key", 1)], keys, atol=1e-5)
-    assert torch.allclose(reads[("residual", 1)], residuals, atol=1e-5)
+    assert reads[Site("mlp_key", 1)].shape == (3, linear_dims(lm.adapter.mlp_out(lm.adapter.blocks(lm.model)[1]))[0])
+    assert torch.allclose(reads[Site("mlp_key", 1)], keys, atol=1e-5)
+    assert torch.allclose(reads[Site("residual", 1)], residuals, atol=1e-5)
 
 
 def test_reads_run_on_the_variant_being_edited(lm: LoadedModel, runtime: InterventionRuntime) -> None:
@@ -91,6 +92,6 @@ def test_reads_run_on_the_variant_being_edited(lm: LoadedModel, runtime: Interve
     edited = read_fact_averages(lm, runtime, REQUESTS, TEMPLATES, components=[delta], key_layers=[1],
                                 residual_layers=[1])
     keys, residuals = plain_reads(lm, 1, [delta])
-    assert not torch.allclose(base[("residual", 1)], edited[("residual", 1)], atol=1e-3)
-    assert torch.allclose(edited[("key", 1)], keys, atol=1e-4)
-    assert torch.allclose(edited[("residual", 1)], residuals, atol=1e-4)
+    assert not torch.allclose(base[Site("residual", 1)], edited[Site("residual", 1)], atol=1e-3)
+    assert torch.allclose(edited[Site("mlp_key", 1)], keys, atol=1e-4)
+    assert torch.allclose(edited[Site("residual", 1)], residuals, atol=1e-4)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from engine.components import Component
-from engine.editing.covariance import KeyStatistics, mlp_out_names
+from engine.editing.covariance import KeyStatistics
 from engine.editing.hparams import EditHyperparams, default_hparams, with_overrides
 from engine.editing.keys import read_fact_averages
 from engine.editing.memit import compute_memit, least_squares_delta, memit_edit
@@ -16,6 +16,7 @@ from engine.editing.request import EditRequest
 from engine.loading import LoadedModel
 from engine.progress import CanceledError
 from engine.runtime import InterventionRuntime, PassPlan
+from engine.sites import Site, mlp_out_names
 from store.statistics import StatisticsCache
 from tests.engine.editing_support import TINY_TEMPLATES, editable_lm, hook_total, merged, random_delta
 from tests.fakes import CORPUS
@@ -91,8 +92,8 @@ def test_with_a_negligible_prior_the_last_layer_lands_every_fact_on_its_goal(
     hp = hparams(lm, mom2_weight=1e-6, layers=[0, 1, 2])
     edit = memit_edit(lm, runtime, REQUESTS, hp, stats, TINY_TEMPLATES)
     reached = read_fact_averages(lm, runtime, REQUESTS, TINY_TEMPLATES, components=edit.deltas,
-                                 residual_layers=[2])[("residual", 2)]
-    start = read_fact_averages(lm, runtime, REQUESTS, TINY_TEMPLATES, residual_layers=[2])[("residual", 2)]
+                                 residual_layers=[2])[Site("residual", 2)]
+    start = read_fact_averages(lm, runtime, REQUESTS, TINY_TEMPLATES, residual_layers=[2])[Site("residual", 2)]
     assert torch.allclose(edit.goal, start + torch.stack([t.delta for t in edit.targets]), atol=1e-4)
     assert torch.allclose(reached, edit.goal, atol=1e-2 * float(edit.goal.norm(dim=-1).max()))
     assert float((edit.goal - start).norm()) > 1.0
@@ -101,7 +102,7 @@ def test_with_a_negligible_prior_the_last_layer_lands_every_fact_on_its_goal(
 def test_the_residual_is_spread_over_the_layers(lm: LoadedModel, runtime: InterventionRuntime,
                                                 stats: dict[int, KeyStatistics]) -> None:
     edit = memit_edit(lm, runtime, REQUESTS, hparams(lm, layers=[0, 1, 2]), stats, TINY_TEMPLATES)
-    start = read_fact_averages(lm, runtime, REQUESTS, TINY_TEMPLATES, residual_layers=[2])[("residual", 2)]
+    start = read_fact_averages(lm, runtime, REQUESTS, TINY_TEMPLATES, residual_layers=[2])[Site("residual", 2)]
     first = edit.deltas[0]
     assert torch.allclose(first.b.T, (edit.goal - start) / 3, atol=1e-4)  # B = R: a third of the way first
 
@@ -143,7 +144,7 @@ def test_an_edit_on_a_parent_runs_every_pass_on_it(lm: LoadedModel, runtime: Int
     hp = hparams(lm, mom2_weight=1e-6, layers=[1, 2])
     edit = memit_edit(lm, runtime, REQUESTS, hp, stats, TINY_TEMPLATES, parent=parent)
     reached = read_fact_averages(lm, runtime, REQUESTS, TINY_TEMPLATES, components=[*parent, *edit.deltas],
-                                 residual_layers=[2])[("residual", 2)]
+                                 residual_layers=[2])[Site("residual", 2)]
     assert torch.allclose(reached, edit.goal, atol=1e-2 * float(edit.goal.norm(dim=-1).max()))
     served = logits(lm, runtime, [*parent, *edit.deltas])
     with merged(lm, [*parent, *edit.deltas]):

@@ -9,13 +9,14 @@ import torch
 
 from engine.adapters import linear_dims
 from engine.components import Component
-from engine.editing.covariance import KeyStatistics, mlp_out_names
+from engine.editing.covariance import KeyStatistics
 from engine.editing.hparams import EditHyperparams, default_hparams, with_overrides
 from engine.editing.request import EditRequest
 from engine.editing.rome import compute_rome, module_output, rank_one_delta, rome_edit
 from engine.loading import LoadedModel
 from engine.progress import CanceledError
 from engine.runtime import InterventionRuntime, PassPlan
+from engine.sites import mlp_out_names
 from store.statistics import StatisticsCache
 from tests.engine.editing_support import TINY_TEMPLATES, editable_lm, hook_total, merged, random_delta
 from tests.fakes import CORPUS

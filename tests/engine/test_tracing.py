@@ -14,12 +14,13 @@ from collections.abc import Iterator
 import pytest
 import torch
 
+from engine.hooks import embed, patch, record_sites
 from engine.loading import LoadedModel
+from engine.sites import Site, locate
 from engine.tracing.activation_patching import activation_patching, first_difference
 from engine.tracing.causal_trace import causal_trace, corrupt, embedding_std, subject_span
 from engine.tracing.grid import answer_probability, cells, window_layers
-from engine.tracing.patching import CleanRun, Restoration, restore, run_corrupted
-from engine.tracing.sites import KINDS, embed, output_hooks, record_sites, site_module
+from engine.tracing.patching import KINDS, CleanRun, Restoration, restore, run_corrupted
 from tests.fakes import tiny_gpt2_lm, tiny_lm
 
 PROMPT = "The capital of France is Paris and the"
@@ -51,7 +52,7 @@ def reference(lm: LoadedModel, clean: CleanRun, row: torch.Tensor, r: Restoratio
             return hidden
         return fn
 
-    with output_hooks(lm, {(r.kind, layer): writer(layer) for layer in r.layers}):
+    with patch(lm, {Site(r.kind, layer): writer(layer) for layer in r.layers}):
         return lm.model(inputs_embeds=row, use_cache=False).logits[0, -1]
 
 
@@ -235,14 +236,14 @@ def test_hooks_act_only_on_the_installing_threads_passes(lm: LoadedModel) -> Non
         touched.append("x")
         return hidden * 0
 
-    with output_hooks(lm, {("mlp", 0): zero}):
+    with patch(lm, {Site("mlp", 0): zero}):
         worker = threading.Thread(target=other)
         worker.start()
         worker.join()
     with torch.inference_mode():
         plain = lm.model(torch.tensor([ids]), use_cache=False).logits[0, -1]
     assert not touched and torch.equal(results[0], plain)
-    assert site_module(lm, "mlp", 0) is lm.adapter.mlp(lm.adapter.blocks(lm.model)[0])
+    assert locate(lm, Site("mlp", 0))[0] is lm.adapter.mlp(lm.adapter.blocks(lm.model)[0])
 
 
 def test_invalid_grids_are_refused(lm: LoadedModel) -> None:

@@ -10,13 +10,13 @@ from collections.abc import Iterator
 import pytest
 import torch
 
+from engine.hooks import embed, record_sites
 from engine.lens.logit_lens import logit_lens
 from engine.loading import LoadedModel
 from engine.tracing.activation_patching import first_difference
 from engine.tracing.causal_trace import causal_trace, corrupt, embedding_std, subject_span
 from engine.tracing.grid import answer_probability
 from engine.tracing.patching import CleanRun, Restoration, restore, run_corrupted
-from engine.tracing.sites import embed, record_sites
 from store.model_cache import ModelCache
 from tests.integration.harness import SHARED_MODEL_CACHE
 
