@@ -6,9 +6,8 @@ and maps the activation there to a new one, row by row, never touching the model
 - ``block.<l>`` (the residual stream after block ``l``): `AffineEraser`, a LEACE or orthogonal
   concept eraser ``x - L R (x - b)``.
 - ``module.<qualified name>`` (the output of a linear module): `LowRankDelta`, an edit
-  ``W x + B (A x)`` such as ROME (rank 1) or MEMIT (rank n). The store can hold it and it knows how
-  to apply itself; serving it needs forward hooks on linear modules, which the runtime does not
-  install yet (the editing issue adds them, see `engine.runtime`).
+  ``W x + B (A x)`` such as ROME (rank 1) or MEMIT (rank n), served by the runtime's hook on each
+  block's MLP output projection (`engine.runtime`, the ``mlp_value`` site of `engine.sites`).
 
 Components are stored as named tensors (safetensors) plus JSON facts (`describe`), and rebuilt
 with `component_from_parts`; nothing else is ever deserialised.

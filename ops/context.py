@@ -9,6 +9,7 @@ intervention runtime, the settings and the caller's stores.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from transformers import PreTrainedTokenizerBase
@@ -46,19 +47,22 @@ class Facts:
         settings: the stack's settings (the limits).
         stores: the caller's stores (references are pinned against them).
         lm: the model, when this process holds it (its tokenizer and shape).
-        reported_layers: the model's depth as a live worker reported it, when ``lm`` is None.
+        reported_layers: asks for the model's depth as a live worker reported it, when ``lm`` is None
+            (called only by a check that needs it: most requests never do).
     """
 
     model: str
     settings: Settings
     stores: Stores
     lm: LoadedModel | None = None
-    reported_layers: int | None = None
+    reported_layers: Callable[[], int | None] | None = None
 
     @property
     def n_layers(self) -> int | None:
         """The model's block count, or None while nobody has reported it (the worker checks)."""
-        return self.lm.n_layers if self.lm is not None else self.reported_layers
+        if self.lm is not None:
+            return self.lm.n_layers
+        return self.reported_layers() if self.reported_layers is not None else None
 
     @property
     def tokenizer(self) -> PreTrainedTokenizerBase | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request, Security
@@ -100,7 +101,8 @@ def facts_for(state: AppState, caller: Caller, model: str | None) -> Facts:
     stores = state.stores(caller.tenant)
     if name in state.registry:
         return Facts(model=name, settings=state.settings, stores=stores, lm=state.registry.get(name))
-    return Facts(model=name, settings=state.settings, stores=stores, reported_layers=reported_layers(state, name))
+    return Facts(model=name, settings=state.settings, stores=stores,
+                 reported_layers=functools.cache(lambda: reported_layers(state, name)))
 
 
 def resident_for(state: AppState, caller: Caller, model: str | None) -> Resident:
