@@ -23,7 +23,6 @@ manifest, and back. Only safetensors and JSON are read.
 
 from __future__ import annotations
 
-import builtins
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -62,12 +61,11 @@ class Variant:
                        tuple(component.to(device) for component in self.components))
 
 
-class VariantStore:
+class VariantStore(VersionedStore):
     """Variants under ``root``, by model, name and version."""
 
     def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        self.entries = VersionedStore(self.root, kind="variant", data_file=COMPONENTS_FILE)
+        super().__init__(root, kind="variant", data_file=COMPONENTS_FILE)
 
     def save(self, model: str, name: str, components: Sequence[Component], *, method: str, hidden_size: int,
              parent: Variant | None = None, request: dict[str, Any] | None = None,
@@ -90,7 +88,7 @@ class VariantStore:
         Raises:
             ValueError: a bad name, no components, a parent of another model, or facts that are not JSON.
         """
-        self.entries.name_dir(model, name)  # refuse bad names before anything else
+        self.name_dir(model, name)  # refuse bad names before anything else
         if not components:
             raise ValueError("a variant needs at least one component of its own")
         if parent is not None and parent.model != model:
@@ -124,35 +122,8 @@ class VariantStore:
             }
 
         # `save_file` is looked up when called, so a test can stand in for the disk.
-        written = self.entries.write(model, name, lambda path: save_file(tensors, path), manifest_for)
+        written = self.write(model, name, lambda path: save_file(tensors, path), manifest_for)
         return Variant(model, name, written.version, written.manifest, tuple(everything))
-
-    def resolve(self, model: str, ref: str) -> tuple[str, int]:
-        """The name and exact version ``ref`` means now (the latest for a bare name).
-
-        Raises:
-            EntryNotFoundError: no such variant or version.
-            ValueError: a malformed reference.
-        """
-        return self.entries.resolve(model, ref)
-
-    def manifest(self, model: str, ref: str) -> dict[str, Any]:
-        """The manifest of ``ref``, its seal checked (no tensors read).
-
-        Raises:
-            EntryNotFoundError: no such variant or version.
-            CorruptEntryError: the manifest is damaged.
-        """
-        return self.entries.manifest(model, ref)
-
-    def verify(self, model: str, ref: str) -> dict[str, Any]:
-        """The manifest of ``ref`` after checking both its seal and its tensor file's hash.
-
-        Raises:
-            EntryNotFoundError: no such variant or version.
-            CorruptEntryError: either file is damaged.
-        """
-        return self.entries.verify(model, ref)
 
     def load(self, model: str, ref: str) -> Variant:
         """Load ``name`` (its latest version) or ``name@version``, checking the file against its sha256.
@@ -162,7 +133,7 @@ class VariantStore:
             CorruptEntryError: a stored version that is damaged.
             ValueError: a bad reference, or a component kind this build does not know.
         """
-        entry = self.entries.read(model, ref)
+        entry = self.read(model, ref)
         tensors = load_safetensors(entry.data)
         components = []
         for part in entry.manifest["components"]:
@@ -171,16 +142,4 @@ class VariantStore:
             components.append(component_from_parts(part, parts))
         return Variant(model, entry.name, entry.version, entry.manifest, tuple(components))
 
-    def list(self, model: str) -> builtins.list[dict[str, Any]]:
-        """Manifests of every stored version of ``model``, sorted by name then version."""
-        return self.entries.list(model)
 
-    def delete(self, model: str, ref: str) -> builtins.list[int]:
-        """Delete one version (``name@3``) or every version (``name``); returns the versions deleted.
-
-        Children keep working: each version holds its parent's components itself.
-
-        Raises:
-            EntryNotFoundError: no such variant or version.
-        """
-        return self.entries.delete(model, ref)

@@ -13,7 +13,6 @@ and JSON are ever read, never pickle.
 
 from __future__ import annotations
 
-import builtins
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -58,12 +57,11 @@ def _vector_from(manifest: dict[str, Any], tensors: dict[str, torch.Tensor]) -> 
     )
 
 
-class VectorStore:
+class VectorStore(VersionedStore):
     """Steering vectors under ``root``, by model, name and version."""
 
     def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        self.entries = VersionedStore(self.root, kind="vector", data_file=VECTOR_FILE, noun="steering vector")
+        super().__init__(root, kind="vector", data_file=VECTOR_FILE, noun="steering vector")
 
     def save(self, name: str, vector: SteeringVector, provenance: dict[str, Any] | None = None) -> StoredVector:
         """Store ``vector`` as the next version of ``name`` for its model; nothing is overwritten.
@@ -79,7 +77,7 @@ class VectorStore:
         Raises:
             ValueError: a bad name, no layer, directions of different shapes, or provenance that is not JSON.
         """
-        self.entries.name_dir(vector.model, name)  # refuse bad names before anything else
+        self.name_dir(vector.model, name)  # refuse bad names before anything else
         if not vector.directions:
             raise ValueError("a steering vector needs at least one layer")
         tensors = {f"layer.{layer}": t.detach().to("cpu", torch.float32).contiguous()
@@ -111,28 +109,10 @@ class VectorStore:
             }
 
         # `save_file` is looked up when called, so a test can stand in for the disk.
-        written = self.entries.write(vector.model, name, lambda path: save_file(tensors, path), manifest_for)
+        written = self.write(vector.model, name, lambda path: save_file(tensors, path), manifest_for)
         # Rebuilt from what was written (float32 on the CPU), exactly as `load` will return it.
         return StoredVector(name=name, version=written.version, manifest=written.manifest,
                             vector=_vector_from(written.manifest, tensors))
-
-    def resolve(self, model: str, ref: str) -> tuple[str, int]:
-        """The name and exact version ``ref`` means now (the latest for a bare name).
-
-        Raises:
-            EntryNotFoundError: no such vector or version.
-            ValueError: a malformed reference.
-        """
-        return self.entries.resolve(model, ref)
-
-    def verify(self, model: str, ref: str) -> dict[str, Any]:
-        """The manifest of ``ref`` after checking both its seal and its tensor file's hash.
-
-        Raises:
-            EntryNotFoundError: no such vector or version.
-            CorruptEntryError: either file is damaged.
-        """
-        return self.entries.verify(model, ref)
 
     def load(self, model: str, ref: str) -> StoredVector:
         """Load ``name`` (its latest version) or ``name@version``, checking the file against its sha256.
@@ -142,20 +122,8 @@ class VectorStore:
             CorruptEntryError: a stored version that is damaged.
             ValueError: a bad reference.
         """
-        entry = self.entries.read(model, ref)
+        entry = self.read(model, ref)
         return StoredVector(name=entry.name, version=entry.version, manifest=entry.manifest,
                             vector=_vector_from(entry.manifest, load_safetensors(entry.data)))
 
-    def list(self, model: str | None = None) -> builtins.list[dict[str, Any]]:
-        """Manifests of every stored version (of one model, or all), sorted by model, name, version."""
-        return self.entries.list(model)
 
-    def delete(self, model: str, ref: str) -> builtins.list[int]:
-        """Delete one version (``name@3``) or every version (``name``); returns the versions deleted.
-
-        The name's directory, lock and counter stay behind, so its numbers are never reused.
-
-        Raises:
-            EntryNotFoundError: no such vector or version.
-        """
-        return self.entries.delete(model, ref)
