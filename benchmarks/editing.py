@@ -45,11 +45,12 @@ import torch
 from benchmarks.data.build_editing_facts import MODEL_SOURCE, load_requests
 from engine.components import Component
 from engine.editing.covariance import KeyStatistics
-from engine.editing.evaluation import EditEvaluation, evaluate_edits
+from engine.editing.evaluation import evaluate_edits
 from engine.editing.hparams import EditHyperparams, default_hparams, with_overrides
 from engine.editing.memit import compute_memit
 from engine.editing.request import EditRequest
 from engine.editing.rome import compute_rome
+from engine.editing.scorecard import EditEvaluation
 from engine.generation import GenerationRow, SamplingParams, generate_batch
 from engine.loading import LoadedModel
 from engine.runtime import InterventionRuntime

@@ -44,8 +44,9 @@ import torch
 import service.batcher as batcher_module
 from engine.generation import GenerationOutput, GenerationRow, SamplingParams, generate_batch
 from engine.loading import LoadedModel
+from engine.pass_plan import Steering
 from engine.registry import ModelRegistry
-from engine.runtime import InterventionRuntime, Steering
+from engine.runtime import InterventionRuntime
 from engine.steering.extraction import extract_vector
 from service.batcher import GenerationBatcher
 from store.model_cache import ModelCache

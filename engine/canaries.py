@@ -15,7 +15,8 @@ import torch
 
 from engine.components import Component
 from engine.loading import LoadedModel
-from engine.runtime import InterventionRuntime, PassPlan
+from engine.pass_plan import PassPlan
+from engine.runtime import InterventionRuntime
 from engine.scoring import encode_texts
 
 CANARY_PROMPTS: tuple[str, ...] = (

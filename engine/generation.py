@@ -20,8 +20,9 @@ import torch
 
 from engine.components import Component
 from engine.loading import LoadedModel
+from engine.pass_plan import PassPlan, Steering, SteeringTable, VariantTable
 from engine.prompts import decode
-from engine.runtime import InterventionRuntime, PassPlan, Steering, SteeringTable, VariantTable
+from engine.runtime import InterventionRuntime
 
 
 @dataclass(frozen=True)

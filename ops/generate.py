@@ -15,9 +15,9 @@ import torch
 
 from engine.generation import GenerationOutput, GenerationRow, SamplingParams, generate_batch
 from engine.loading import LoadedModel
+from engine.pass_plan import Steering
 from engine.progress import Progress
 from engine.prompts import decode
-from engine.runtime import Steering
 from ops.checks import check_layers, encode
 from ops.context import Facts, Resident
 from ops.errors import FieldError

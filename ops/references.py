@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
 
-from engine.runtime import PassPlan
+from engine.pass_plan import PassPlan
 from ops.context import Facts, Resident
 from ops.errors import ConflictError, FieldError, NotFoundError
 from store.integrity import CorruptEntryError

@@ -20,7 +20,8 @@ import torch
 from engine.adapters import linear_weight
 from engine.generation import GenerationRow, SamplingParams, generate_batch
 from engine.loading import LoadedModel
-from engine.runtime import InterventionRuntime, Steering
+from engine.pass_plan import Steering
+from engine.runtime import InterventionRuntime
 
 #: Scales tried, as multiples of the residual stream's norm at the steered layer and last position.
 RELATIVE_SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)

@@ -20,7 +20,8 @@ from engine.components import Component
 from engine.editing.request import EditRequest
 from engine.hooks import record
 from engine.loading import LoadedModel
-from engine.runtime import InterventionRuntime, PassPlan
+from engine.pass_plan import PassPlan
+from engine.runtime import InterventionRuntime
 from engine.sites import Site
 
 

@@ -34,8 +34,9 @@ from engine.editing.keys import read_fact_averages
 from engine.editing.request import EditRequest
 from engine.editing.values import optimize_values
 from engine.loading import LoadedModel
+from engine.pass_plan import PassPlan
 from engine.progress import Progress
-from engine.runtime import InterventionRuntime, PassPlan
+from engine.runtime import InterventionRuntime
 from engine.sites import Site, mlp_out_names
 
 

@@ -34,8 +34,9 @@ from engine.editing.keys import subject_prompt, target_ids
 from engine.editing.request import EditRequest
 from engine.hooks import patch
 from engine.loading import LoadedModel
+from engine.pass_plan import PassPlan
 from engine.progress import Progress
-from engine.runtime import InterventionRuntime, PassPlan
+from engine.runtime import InterventionRuntime
 from engine.sites import Site
 
 KL_PROMPT = "{} is a"

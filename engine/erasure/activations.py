@@ -18,7 +18,8 @@ from engine.components import Component
 from engine.hooks import record
 from engine.loading import LoadedModel
 from engine.padding import padded_batches
-from engine.runtime import InterventionRuntime, PassPlan
+from engine.pass_plan import PassPlan
+from engine.runtime import InterventionRuntime
 from engine.scoring import encode_texts
 from engine.sites import Site
 from engine.steering.extraction import check_layers

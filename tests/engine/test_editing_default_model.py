@@ -23,7 +23,8 @@ from engine.editing.request import EditRequest
 from engine.editing.rome import compute_rome
 from engine.generation import GenerationRow, SamplingParams, generate_batch
 from engine.loading import LoadedModel
-from engine.runtime import InterventionRuntime, PassPlan
+from engine.pass_plan import PassPlan
+from engine.runtime import InterventionRuntime
 from store.model_cache import ModelCache
 from store.sampled_texts import context_templates
 from store.statistics import StatisticsCache

@@ -14,8 +14,9 @@ import torch
 from engine.adapters import linear_weight
 from engine.canaries import canary_drift
 from engine.components import LowRankDelta
-from engine.editing.evaluation import EditEvaluation, evaluate_edits, ngram_entropy, starts_with_answer
+from engine.editing.evaluation import evaluate_edits, ngram_entropy, starts_with_answer
 from engine.editing.request import EditRequest, NeighborhoodPrompt
+from engine.editing.scorecard import EditEvaluation
 from engine.loading import LoadedModel
 from engine.progress import CanceledError
 from engine.runtime import InterventionRuntime, editable_modules

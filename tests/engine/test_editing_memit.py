@@ -14,8 +14,9 @@ from engine.editing.keys import read_fact_averages
 from engine.editing.memit import compute_memit, least_squares_delta, memit_edit
 from engine.editing.request import EditRequest
 from engine.loading import LoadedModel
+from engine.pass_plan import PassPlan
 from engine.progress import CanceledError
-from engine.runtime import InterventionRuntime, PassPlan
+from engine.runtime import InterventionRuntime
 from engine.sites import Site, mlp_out_names
 from store.statistics import StatisticsCache
 from tests.engine.editing_support import TINY_TEMPLATES, editable_lm, hook_total, merged, random_delta

@@ -14,8 +14,9 @@ from engine.editing.hparams import EditHyperparams, default_hparams, with_overri
 from engine.editing.request import EditRequest
 from engine.editing.rome import compute_rome, module_output, rank_one_delta, rome_edit
 from engine.loading import LoadedModel
+from engine.pass_plan import PassPlan
 from engine.progress import CanceledError
-from engine.runtime import InterventionRuntime, PassPlan
+from engine.runtime import InterventionRuntime
 from engine.sites import mlp_out_names
 from store.statistics import StatisticsCache
 from tests.engine.editing_support import TINY_TEMPLATES, editable_lm, hook_total, merged, random_delta

@@ -17,7 +17,8 @@ from engine.erasure.pipeline import encode_labels, erase_concept
 from engine.erasure.probes import split_held_out
 from engine.generation import GenerationRow, SamplingParams, generate_batch
 from engine.loading import LoadedModel
-from engine.runtime import InterventionRuntime, PassPlan
+from engine.pass_plan import PassPlan
+from engine.runtime import InterventionRuntime
 from store.model_cache import ModelCache
 from tests.fakes import tiny_lm
 from tests.integration.harness import SHARED_MODEL_CACHE

@@ -8,7 +8,7 @@ import torch
 
 from engine.lens.logit_lens import logit_lens, resolve_positions
 from engine.loading import LoadedModel
-from engine.runtime import PassPlan
+from engine.pass_plan import PassPlan
 from tests.fakes import tiny_gpt2_lm, tiny_lm
 
 PROMPT = "The capital of France is Paris and the"

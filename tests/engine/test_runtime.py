@@ -10,7 +10,8 @@ import torch
 
 from engine.generation import GenerationRow, SamplingParams, generate, generate_batch
 from engine.loading import LoadedModel
-from engine.runtime import InterventionRuntime, PassPlan, Positions, Steering, SteeringTable
+from engine.pass_plan import PassPlan, Positions, Steering, SteeringTable
+from engine.runtime import InterventionRuntime
 from tests.fakes import tiny_gpt2_lm, tiny_lm
 
 FAMILIES: dict[str, Callable[[], LoadedModel]] = {"llama": tiny_lm, "gpt2": tiny_gpt2_lm}

@@ -12,7 +12,8 @@ from engine.adapters import linear_dims
 from engine.components import Component, LowRankDelta
 from engine.generation import GenerationRow, SamplingParams, generate_batch
 from engine.loading import LoadedModel
-from engine.runtime import InterventionRuntime, PassPlan, editable_modules
+from engine.pass_plan import PassPlan
+from engine.runtime import InterventionRuntime, editable_modules
 from tests.fakes import tiny_gpt2_lm, tiny_lm
 
 FAMILIES: dict[str, Callable[[], LoadedModel]] = {"llama": tiny_lm, "gpt2": tiny_gpt2_lm}

@@ -12,7 +12,8 @@ from concept_erasure import LeaceEraser
 from engine.components import AffineEraser, Component, LowRankDelta
 from engine.generation import GenerationRow, SamplingParams, generate_batch
 from engine.loading import LoadedModel
-from engine.runtime import InterventionRuntime, PassPlan, Steering, SteeringTable, VariantTable
+from engine.pass_plan import PassPlan, Steering, SteeringTable, VariantTable
+from engine.runtime import InterventionRuntime
 from engine.scoring import score_batch
 from tests.fakes import tiny_gpt2_lm, tiny_lm
 

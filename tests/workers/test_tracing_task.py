@@ -10,7 +10,7 @@ import torch
 from redis import Redis
 
 from engine.generation import GenerationRow, SamplingParams, generate_batch
-from engine.runtime import Steering
+from engine.pass_plan import Steering
 from jobs.directory import WorkerDirectory
 from jobs.store import JobStore
 from schemas.diagnosis import DiagnosisReport
