@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StrictInt, StrictStr, model_validator
+from pydantic import BaseModel, Field, StrictInt, StrictStr
 
-from schemas.generation import ChatMessage
+from schemas.generation import ChatMessage, PromptOrChat
 from schemas.names import REF_PATTERN
 
 
@@ -36,7 +36,7 @@ Target = Annotated[NextTokenTarget | ContinuationTarget | GenerateTarget, Field(
 Baseline = Literal["pad", "unk", "mask", "zero"] | Annotated[int, Field(ge=0)]
 
 
-class AttributeRequest(BaseModel):
+class AttributeRequest(PromptOrChat):
     """How much did each input token contribute to the output?"""
 
     model: str | None = Field(default=None, description="Model name; the default model when omitted.")
@@ -71,12 +71,6 @@ class AttributeRequest(BaseModel):
     seed: int = Field(default=0, ge=0, description="SHAP: seed of the explainer.")
     aggregate: Literal["token", "word"] = Field(default="token", description="`word` sums token attributions "
                                                 "per word (sign and completeness kept).")
-
-    @model_validator(mode="after")
-    def _prompt_xor_messages(self) -> AttributeRequest:
-        if (self.prompt is None) == (self.messages is None):
-            raise ValueError("give exactly one of `prompt` or `messages`")
-        return self
 
 
 class AttributedToken(BaseModel):

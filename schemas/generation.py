@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -12,6 +12,17 @@ from schemas.names import REF_PATTERN
 class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant"]
     content: str
+
+
+class PromptOrChat(BaseModel):
+    """A request that takes a raw ``prompt`` or chat ``messages``, exactly one (each request declares both
+    fields with its own description)."""
+
+    @model_validator(mode="after")
+    def _prompt_xor_messages(self) -> Self:
+        if (getattr(self, "prompt", None) is None) == (getattr(self, "messages", None) is None):
+            raise ValueError("give exactly one of `prompt` or `messages`")
+        return self
 
 
 class SteeringSpec(BaseModel):
@@ -36,7 +47,7 @@ class SteeringSpec(BaseModel):
         return self
 
 
-class GenerateRequest(BaseModel):
+class GenerateRequest(PromptOrChat):
     """Generate a continuation of a prompt, or a reply to chat messages."""
 
     model: str | None = Field(default=None, description="Model name; the default model when omitted.")
@@ -57,12 +68,6 @@ class GenerateRequest(BaseModel):
                           "same sampling parameters and seed).")
     stream: bool = Field(default=False, description="Stream tokens as server-sent events (`token`, then `done` "
                          "with the full response).")
-
-    @model_validator(mode="after")
-    def _prompt_xor_messages(self) -> GenerateRequest:
-        if (self.prompt is None) == (self.messages is None):
-            raise ValueError("give exactly one of `prompt` or `messages`")
-        return self
 
     model_config = {
         "json_schema_extra": {"examples": [{"prompt": "The capital of France is", "max_new_tokens": 5}]}

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, StrictInt, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from schemas.generation import ChatMessage
+from schemas.generation import ChatMessage, PromptOrChat
 from schemas.names import REF_PATTERN
 
 # Strict: lax parsing would take `false` for token id 0 and `"5"` for a text (found by fuzzing).
 TokenRef = StrictStr | StrictInt
 
 
-class LogitLensRequest(BaseModel):
+class LogitLensRequest(PromptOrChat):
     """What would the model predict if it stopped after each block?"""
 
     model: str | None = Field(default=None, description="Model name; the default model when omitted.")
@@ -29,14 +29,8 @@ class LogitLensRequest(BaseModel):
     targets: list[TokenRef] = Field(default_factory=list, description="Tokens to track (ids, or texts that "
                                     "encode to one token, e.g. `\" Paris\"`): probability and rank everywhere.")
 
-    @model_validator(mode="after")
-    def _prompt_xor_messages(self) -> LogitLensRequest:
-        if (self.prompt is None) == (self.messages is None):
-            raise ValueError("give exactly one of `prompt` or `messages`")
-        return self
-
-    model_config = {"json_schema_extra": {"examples": [
-        {"prompt": "The Eiffel Tower is located in the city of", "top_k": 5, "targets": [" Paris"]}]}}
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"prompt": "The Eiffel Tower is located in the city of", "top_k": 5, "targets": [" Paris"]}]})
 
 
 class TokenInfo(BaseModel):
