@@ -33,6 +33,7 @@ import argparse
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -206,8 +207,8 @@ def compare(args: argparse.Namespace, workdir: Path) -> int:
             "the rounds' paced p50", "", "| measure | before | after | after / before |", "|---|---|---|---|"]
     worse = False
     for name in ("enqueue", "status"):
-        before = sorted(getattr(m, name).p50 for m in runs["before"])[len(runs["before"]) // 2]
-        after = sorted(getattr(m, name).p50 for m in runs["after"])[len(runs["after"]) // 2]
+        before = statistics.median(getattr(m, name).p50 for m in runs["before"])
+        after = statistics.median(getattr(m, name).p50 for m in runs["after"])
         # "No worse": within the machine's noise, which a 2-core loaded machine puts at about 20 %.
         worse |= after > 1.2 * before
         rows.append(f"| {getattr(runs['after'][0], name).name}, paced p50 | {before:.2f} ms | {after:.2f} ms | "

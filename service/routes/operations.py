@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
+from ops import extract_vector
 from ops.operation import JOB_STATUSES, JobOperation
 from ops.registry import JOBS
 from service.deps import CallerDep, IdempotencyKey, StateDep, facts_for
@@ -15,7 +16,7 @@ from service.problems import problem_responses
 from service.submit import submit
 
 #: Jobs whose route does more than submit (extraction answers small requests inline): made elsewhere.
-OWN_ROUTES = frozenset({"steering_vector"})
+OWN_ROUTES = frozenset({extract_vector.OPERATION.kind})
 
 
 def add_job_route(router: APIRouter, op: JobOperation[Any, Any]) -> None:

@@ -20,6 +20,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
+from ops import attribute
 from ops.errors import ProblemError
 from schemas.attribution import AttributionResult
 from schemas.jobs import JobStatus
@@ -139,7 +140,7 @@ async def view_job(job_id: JobId, state: StateDep, caller: CallerDep) -> HTMLRes
     record = visible(await state.reader.get(job_id), caller)
     if record is None:
         raise unknown_job(job_id)
-    if record.kind != "attribute":
+    if record.kind != attribute.OPERATION.kind:
         raise ProblemError(409, "Not an attribution job",
                            f"job {job_id} is a {record.kind!r} job; only 'attribute' jobs have a view",
                            field="job_id")
