@@ -129,7 +129,7 @@ class AffineEraser:
 class LowRankDelta:
     """A weight edit kept as factors: the module ``W x`` becomes ``W x + B (A x)``.
 
-    Not yet served: the runtime has no hooks on linear modules (the editing issue adds them).
+    Served by the runtime's hook on each block's MLP output projection (`engine.runtime`).
 
     Attributes:
         module: qualified name of the linear module in the model (``model.layers.3.mlp.down_proj``).

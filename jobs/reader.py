@@ -12,7 +12,17 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.exceptions import ResponseError
 
 from jobs.record import JobRecord
-from jobs.store import JOB_PREFIX, REAP_SCRIPT, RUNNING_SET, just_restarted, reap_args
+from jobs.store import (
+    FINISH_SCRIPT,
+    JOB_PREFIX,
+    REAP_SCRIPT,
+    RUNNING_SET,
+    Reconcile,
+    finish_args,
+    just_restarted,
+    reap_args,
+    settle,
+)
 from schemas.jobs import JobStatus
 
 
@@ -23,13 +33,17 @@ class AsyncJobReader:
         redis: an asyncio client with ``decode_responses=True``.
         ttl_seconds: retention after a job ends (used when failing an orphaned job).
         restart_grace_seconds: reap no job within this long of a Redis start (`jobs.store.just_restarted`).
+        reconcile: checks whether a dead job's pending output was published (`jobs.store.JobStore`).
     """
 
-    def __init__(self, redis: AsyncRedis, *, ttl_seconds: int, restart_grace_seconds: float = 0.0) -> None:
+    def __init__(self, redis: AsyncRedis, *, ttl_seconds: int, restart_grace_seconds: float = 0.0,
+                 reconcile: Reconcile | None = None) -> None:
         self.redis = redis
         self.ttl_seconds = ttl_seconds
         self.restart_grace_seconds = restart_grace_seconds
+        self.reconcile = reconcile
         self._reap = redis.register_script(REAP_SCRIPT)
+        self._finish = redis.register_script(FINISH_SCRIPT)
 
     async def get(self, job_id: str) -> JobRecord | None:
         """Read a job, first failing it if it is running on a worker that has died."""
@@ -53,4 +67,11 @@ class AsyncJobReader:
                 info = {}
             if just_restarted(info, self.restart_grace_seconds):
                 return False
-        return bool(await self._reap(keys=keys, args=reap_args(job_id, self.ttl_seconds)))
+        code = await self._reap(keys=keys, args=reap_args(job_id, self.ttl_seconds))
+        if code == 4:  # it was publishing an output: was it published? (a few small file reads)
+            result = settle(self.reconcile, cast(dict[str, str], await self.redis.hgetall(keys[0])))
+            if result is not None:
+                return bool(await self._finish(keys=keys, args=finish_args(
+                    job_id, JobStatus.succeeded, self.ttl_seconds, result=result, only_from=(JobStatus.running,))))
+            code = await self._reap(keys=keys, args=reap_args(job_id, self.ttl_seconds, ignore_pending=True))
+        return bool(code)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any, cast
 
 from redis import Redis
@@ -37,7 +38,7 @@ return 1
 """
 
 # Finish a job once: from one of the states in ARGV[9] (comma-separated) -> a terminal state.
-_FINISH = """
+FINISH_SCRIPT = _FINISH = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status or not string.find(',' .. ARGV[9] .. ',', ',' .. status .. ',', 1, true) then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'ended_at', ARGV[2], 'expires_at', ARGV[3],
@@ -61,6 +62,8 @@ return 1
 # running with a dead worker -> queued again at the front of its RQ queue while it has retries left
 # (returns 2), else failed (returns 1). The worker's heartbeat key is the proof of life. With
 # ARGV[9] == '1' nothing changes: 3 says the job is orphaned (the caller checks Redis's uptime first).
+# A job that recorded a pending output (a version it was publishing) is left as it is, returning 4,
+# unless ARGV[10] == '1': the caller checks the store and either succeeds it or reaps it with that flag.
 REAP_SCRIPT = _REAP = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then redis.call('SREM', KEYS[2], ARGV[6]) return 0 end
@@ -68,6 +71,7 @@ if status ~= 'running' then return 0 end
 local worker = redis.call('HGET', KEYS[1], 'worker')
 if redis.call('EXISTS', ARGV[1] .. worker) == 1 then return 0 end
 if ARGV[9] == '1' then return 3 end
+if ARGV[10] ~= '1' and redis.call('HEXISTS', KEYS[1], 'pending') == 1 then return 4 end
 local retries = tonumber(redis.call('HGET', KEYS[1], 'retries') or '0') or 0
 local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0') or 0
 local queue = redis.call('HGET', KEYS[1], 'queue')
@@ -90,7 +94,19 @@ return 1
 """
 
 
-def reap_args(job_id: str, ttl_seconds: int, *, dry_run: bool = False) -> list[str | int]:
+# A running job's pending output: what it is publishing to a store, and the result it will report.
+_PENDING = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+redis.call('HSET', KEYS[1], 'pending', ARGV[1])
+return 1
+"""
+
+#: Checks a store for a dead job's pending output: the job's result when the output was published, else None.
+Reconcile = Callable[[JobRecord, dict[str, Any]], dict[str, Any] | None]
+
+
+def reap_args(job_id: str, ttl_seconds: int, *, dry_run: bool = False,
+              ignore_pending: bool = False) -> list[str | int]:
     """Arguments of the reap script: requeueing or failing now, with a `worker-lost` problem."""
     now = time.time()
     problem = {
@@ -101,7 +117,7 @@ def reap_args(job_id: str, ttl_seconds: int, *, dry_run: bool = False) -> list[s
         "killed); submit the job again",
     }
     return [WORKER_PREFIX, repr(now), repr(now + ttl_seconds), json.dumps(problem), ttl_seconds, job_id, STATS_KEY,
-            Queue.redis_queue_namespace_prefix, "1" if dry_run else "0"]
+            Queue.redis_queue_namespace_prefix, "1" if dry_run else "0", "1" if ignore_pending else "0"]
 
 
 def just_restarted(info: dict[str, Any], grace_seconds: float) -> bool:
@@ -114,6 +130,33 @@ def just_restarted(info: dict[str, Any], grace_seconds: float) -> bool:
     return grace_seconds > 0 and float(info.get("uptime_in_seconds", grace_seconds)) < grace_seconds
 
 
+def finish_args(job_id: str, status: JobStatus, ttl_seconds: int, *, result: dict[str, Any] | None = None,
+                error: dict[str, Any] | None = None,
+                only_from: tuple[JobStatus, ...] = (JobStatus.running, JobStatus.queued)) -> list[str | int]:
+    """Arguments of the finish script (keys: the job's hash and the running set)."""
+    now = time.time()
+    return [
+        status.value,
+        repr(now),
+        repr(now + ttl_seconds),
+        "done" if status is JobStatus.succeeded else status.value,
+        # Strict JSON: what is stored is served as is, and NaN is not JSON.
+        json.dumps(result, allow_nan=False) if result is not None else "",
+        json.dumps(error, allow_nan=False) if error is not None else "",
+        ttl_seconds,
+        job_id,
+        ",".join(s.value for s in only_from),
+        STATS_KEY,
+    ]
+
+
+def settle(reconcile: Reconcile | None, raw: dict[str, str]) -> dict[str, Any] | None:
+    """The result a dead job's published output stands for, or None (no reconciler, nothing published)."""
+    if reconcile is None or not raw.get("pending"):
+        return None
+    return reconcile(JobRecord.from_hash(raw), json.loads(raw["pending"]))
+
+
 class JobStore:
     """Create, read and move jobs through their states.
 
@@ -122,12 +165,17 @@ class JobStore:
         ttl_seconds: how long a job and its result are kept after it ends.
         restart_grace_seconds: reap no job within this long of a Redis start (the workers'
             heartbeat TTL; see `just_restarted`); 0 reaps at once.
+        reconcile: checks whether a dead job's pending output was published (see `set_pending`);
+            None reaps such a job like any other.
     """
 
-    def __init__(self, redis: Redis, *, ttl_seconds: int, restart_grace_seconds: float = 0.0) -> None:
+    def __init__(self, redis: Redis, *, ttl_seconds: int, restart_grace_seconds: float = 0.0,
+                 reconcile: Reconcile | None = None) -> None:
         self.redis = redis
         self.ttl_seconds = ttl_seconds
         self.restart_grace_seconds = restart_grace_seconds
+        self.reconcile = reconcile
+        self._pending = redis.register_script(_PENDING)
         self._claim = redis.register_script(_CLAIM)
         self._finish = redis.register_script(_FINISH)
         self._reap = redis.register_script(_REAP)
@@ -185,6 +233,14 @@ class JobStore:
     def set_progress(self, job_id: str, fraction: float, stage: str) -> None:
         self._progress(keys=[self.key(job_id)], args=[repr(min(max(fraction, 0.0), 1.0)), stage])
 
+    def set_pending(self, job_id: str, pending: dict[str, Any]) -> None:
+        """Record what a running job is about to publish (its store entry and its result), before publishing it.
+
+        If the worker dies between publishing and finishing, a reaper finds the entry and reports the
+        job with this result (`reconcile`) instead of failing it and leaving the entry orphaned.
+        """
+        self._pending(keys=[self.key(job_id)], args=[json.dumps(pending, allow_nan=False)])
+
     def cancel_requested(self, job_id: str) -> bool:
         return self.redis.hget(self.key(job_id), "cancel_requested") == "1"
 
@@ -206,24 +262,9 @@ class JobStore:
             only_from: the states it may be finished from; the API cancels with ``(queued,)`` so
                 that a job a worker claimed meanwhile is left to stop at its next batch.
         """
-        now = time.time()
-        return bool(
-            self._finish(
-                keys=[self.key(job_id), RUNNING_SET],
-                args=[
-                    status.value,
-                    repr(now),
-                    repr(now + self.ttl_seconds),
-                    "done" if status is JobStatus.succeeded else status.value,
-                    json.dumps(result) if result is not None else "",
-                    json.dumps(error) if error is not None else "",
-                    self.ttl_seconds,
-                    job_id,
-                    ",".join(s.value for s in only_from),
-                    STATS_KEY,
-                ],
-            )
-        )
+        return bool(self._finish(keys=[self.key(job_id), RUNNING_SET],
+                                 args=finish_args(job_id, status, self.ttl_seconds, result=result, error=error,
+                                                  only_from=only_from)))
 
     def reap_if_orphaned(self, job_id: str) -> bool:
         """Requeue (retries left) or fail a running job whose worker no longer sends heartbeats. True if it did."""
@@ -237,7 +278,14 @@ class JobStore:
                 info = {}
             if just_restarted(info, self.restart_grace_seconds):
                 return False
-        return bool(self._reap(keys=keys, args=reap_args(job_id, self.ttl_seconds)))
+        code = self._reap(keys=keys, args=reap_args(job_id, self.ttl_seconds))
+        if code == 4:  # it was publishing an output: was it published?
+            raw = self._read(job_id)
+            result = settle(self.reconcile, raw)
+            if result is not None:
+                return self.finish(job_id, JobStatus.succeeded, result=result, only_from=(JobStatus.running,))
+            code = self._reap(keys=keys, args=reap_args(job_id, self.ttl_seconds, ignore_pending=True))
+        return bool(code)
 
     def reap_orphans(self) -> list[str]:
         """Fail every running job whose worker has died; returns their ids."""

@@ -16,6 +16,7 @@ from engine.prompts import encode_prompt, one_token
 from ops.context import Facts
 from ops.errors import FieldError
 from schemas.generation import ChatMessage
+from store.integrity import NonFiniteError
 
 #: Texts to tokenize, by the field they came from (``texts.0``): (what the detail calls it, the text).
 LabelledTexts = Mapping[str, tuple[str, str]]
@@ -30,6 +31,16 @@ def as_field(field: str) -> Iterator[None]:
         raise
     except ValueError as exc:
         raise FieldError(str(exc), field) from exc
+
+
+@contextmanager
+def finite_output(field: str, advice: str) -> Iterator[None]:
+    """Inside the block, an artifact refused for a NaN or an infinity becomes a 422 naming the input that
+    produced it (``field``), with ``advice`` on what to change: nothing non-finite is ever stored."""
+    try:
+        yield
+    except NonFiniteError as exc:
+        raise FieldError(f"{exc}; {advice}", field) from exc
 
 
 def check_count(count: int, limit: int, field: str, *, noun: str | None = None, rule: str | None = None) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
@@ -79,6 +80,7 @@ class Resident:
         settings: the stack's settings.
         stores: the caller's stores.
         job_id: the job being run, recorded in what it stores (None outside a job).
+        record_output: records what a job is about to publish (`ops.outputs`); None outside a job.
     """
 
     lm: LoadedModel
@@ -86,6 +88,7 @@ class Resident:
     settings: Settings
     stores: Stores
     job_id: str | None = None
+    record_output: Callable[[dict[str, Any]], None] | None = None
 
     @property
     def model(self) -> str:

@@ -23,14 +23,16 @@ from engine.editing.request import NeighborhoodPrompt
 from engine.editing.rome import compute_rome
 from engine.loading import LoadedModel
 from engine.progress import Progress
-from ops.checks import LabelledTexts, check_count, check_layers, check_token_counts
+from ops.checks import LabelledTexts, check_count, check_layers, check_token_counts, finite_output
 from ops.context import Facts, Resident
 from ops.errors import FieldError
 from ops.operation import JobOperation, JobRoute
+from ops.outputs import publishing
 from ops.references import load_variant, pin_variant
 from schemas.editing import EditEvaluation, EditRequest, EditResult, StatisticsInfo
 from schemas.jobs import EditJob
 from schemas.models import VariantInfo
+from store.integrity import check_finite
 from store.sampled_texts import context_templates
 from store.statistics import StatisticsCache
 
@@ -63,6 +65,16 @@ def hyperparameters_for(lm: LoadedModel, request: EditRequest) -> EditHyperparam
         return with_overrides(defaults, request.hyperparameters.model_dump(exclude_none=True))
     except HyperparameterError as exc:  # name the field as the client sent it
         raise FieldError(str(exc).split(": ", 1)[-1], f"hyperparameters.{exc.field}") from exc
+
+
+def overrides_advice(request: EditRequest) -> str:
+    """What to change when an edit's weights come out non-finite: the request's own overrides first."""
+    given = request.hyperparameters.model_dump(exclude_none=True)
+    given.pop("layers", None)
+    if given:
+        return "the request overrode " + ", ".join(f"{k}={v!r}" for k, v in given.items()) + \
+            ": move them back toward the defaults (see a job result's hyperparameters)"
+    return "the optimisation diverged with the defaults: try a smaller v_lr or clamp_norm_factor, or another layer"
 
 
 def describe_delta(delta: LowRankDelta) -> dict[str, Any]:
@@ -125,6 +137,10 @@ class Edit(JobOperation[EditRequest, EditResult]):
             deltas = compute_memit(lm, at.runtime, facts, hp, stats, templates, parent=parent_components,
                                    on_progress=progress.span(0.3, 0.8).report, should_stop=stop)
         seconds["edit"] = time.perf_counter() - mark
+        # Before the evaluation, which would generate from NaN weights: nothing non-finite goes further.
+        with finite_output("hyperparameters", overrides_advice(request)):
+            for delta in deltas:
+                check_finite(delta.tensors(), f"the delta on {delta.module}")
 
         evaluation: EditEvaluation | None = None
         report: dict[str, Any] | None = None
@@ -139,18 +155,23 @@ class Edit(JobOperation[EditRequest, EditResult]):
 
         progress.report(0.97, "storing")
         hyperparameters = hparams_dict(hp) | {"statistics": {str(s.layer): s.content_hash() for s in stats.values()}}
+        elapsed = time.perf_counter() - started
+
+        def result_for(manifest: dict[str, Any]) -> EditResult:
+            return EditResult(
+                variant=VariantInfo.from_manifest(manifest), method=request.method, layers=list(hp.layers),
+                hyperparameters=hyperparameters, deltas=[describe_delta(d) for d in deltas],
+                statistics=[StatisticsInfo(layer=s.layer, module=s.module, count=s.count, sha256=s.content_hash())
+                            for s in stats.values()],
+                evaluation=evaluation, seconds=seconds, elapsed_seconds=elapsed,
+            )
+
         stored = at.stores.variants.save(
             at.model, request.name, list(deltas), method=request.method, hidden_size=lm.hidden_size, parent=parent,
             request=request.model_dump(mode="json"), hyperparameters=hyperparameters, report=report,
             provenance={"job_id": at.job_id, "kind": "edit"},
+            before_publish=publishing(at, "variants", result_for),
         )
-        return EditResult(
-            variant=VariantInfo.from_manifest(stored.manifest), method=request.method, layers=list(hp.layers),
-            hyperparameters=hyperparameters, deltas=[describe_delta(d) for d in deltas],
-            statistics=[StatisticsInfo(layer=s.layer, module=s.module, count=s.count, sha256=s.content_hash())
-                        for s in stats.values()],
-            evaluation=evaluation, seconds=seconds, elapsed_seconds=time.perf_counter() - started,
-        )
-
+        return result_for(stored.manifest)
 
 OPERATION = Edit()

@@ -12,9 +12,17 @@ import torch
 from engine.canaries import CANARY_PROMPTS
 from engine.erasure.pipeline import ErasureOutcome, erase_concept
 from engine.progress import Progress
-from ops.checks import check_batch_size, check_count, check_distinct_layers, check_layers, check_token_counts
+from ops.checks import (
+    check_batch_size,
+    check_count,
+    check_distinct_layers,
+    check_layers,
+    check_token_counts,
+    finite_output,
+)
 from ops.context import Facts, Resident
 from ops.operation import JobOperation, JobRoute
+from ops.outputs import publishing
 from ops.references import load_variant, pin_variant
 from schemas.erasure import EraseRequest, ErasureResult, LayerErasure
 from schemas.jobs import EraseJob
@@ -87,19 +95,26 @@ class Erase(JobOperation[EraseRequest, ErasureResult]):
             "kl_all_layers": outcome.kl_all_layers,
         }
         progress.report(0.97, "storing")
-        stored = at.stores.variants.save(
-            at.model, request.name, list(outcome.erasers.values()), method=request.method,
-            hidden_size=lm.hidden_size, parent=parent, request=recorded_request(request.model_dump(mode="json")),
-            hyperparameters=hyperparameters, report=summary, provenance={"job_id": at.job_id, "kind": "erase"},
-        )
-        return ErasureResult(
-            variant=VariantInfo.from_manifest(stored.manifest), method=request.method, reading=request.reading,
-            classes=outcome.classes, fit_counts=outcome.fit_counts, n_examples=outcome.n_texts,
-            n_fit_examples=outcome.n_fit_texts, n_held_out_examples=outcome.n_held_out_texts,
-            n_fit_activations=outcome.n_fit_rows, n_probe_train=outcome.n_probe_train,
-            n_probe_test=outcome.n_probe_test, layers=reports, kl_all_layers=outcome.kl_all_layers,
-            seconds=outcome.seconds, elapsed_seconds=time.perf_counter() - started,
-        )
+        elapsed = time.perf_counter() - started
 
+        def result_for(manifest: dict[str, Any]) -> ErasureResult:
+            return ErasureResult(
+                variant=VariantInfo.from_manifest(manifest), method=request.method, reading=request.reading,
+                classes=outcome.classes, fit_counts=outcome.fit_counts, n_examples=outcome.n_texts,
+                n_fit_examples=outcome.n_fit_texts, n_held_out_examples=outcome.n_held_out_texts,
+                n_fit_activations=outcome.n_fit_rows, n_probe_train=outcome.n_probe_train,
+                n_probe_test=outcome.n_probe_test, layers=reports, kl_all_layers=outcome.kl_all_layers,
+                seconds=outcome.seconds, elapsed_seconds=elapsed,
+            )
+
+        with finite_output("examples", "the examples' activations give a degenerate fit: give more examples per "
+                           "class, or set statistics_dtype to float64 and shrinkage to true"):
+            stored = at.stores.variants.save(
+                at.model, request.name, list(outcome.erasers.values()), method=request.method,
+                hidden_size=lm.hidden_size, parent=parent, request=recorded_request(request.model_dump(mode="json")),
+                hyperparameters=hyperparameters, report=summary, provenance={"job_id": at.job_id, "kind": "erase"},
+                before_publish=publishing(at, "variants", result_for),
+            )
+        return result_for(stored.manifest)
 
 OPERATION = Erase()

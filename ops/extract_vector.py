@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from engine.progress import Progress
 from engine.steering.extraction import extract_vector
-from ops.checks import check_layers
+from ops.checks import check_layers, finite_output
 from ops.context import Facts, Resident
 from ops.errors import FieldError
 from ops.operation import JobOperation, JobRoute
+from ops.outputs import publishing
 from schemas.jobs import VectorJob
 from schemas.steering import ExtractVectorRequest, VectorInfo
 
@@ -50,7 +51,10 @@ class ExtractVector(JobOperation[ExtractVectorRequest, VectorInfo]):
         progress.report(0.97, "storing")
         job = {"job_id": at.job_id} if at.job_id is not None else {}
         provenance = job | {"request": request.model_dump(mode="json")}
-        stored = at.stores.vectors.save(request.name, vector, provenance=provenance)
+        field = "pairs" if request.pairs is not None else "positive"
+        with finite_output(field, "the prompts' activations are not finite on this model: check the prompts"):
+            stored = at.stores.vectors.save(request.name, vector, provenance=provenance,
+                                            before_publish=publishing(at, "vectors", VectorInfo.from_manifest))
         return VectorInfo.from_manifest(stored.manifest)
 
 

@@ -16,6 +16,7 @@ adding a job is one module here plus its wire types, and one line in `ops.regist
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, get_args
 
@@ -23,6 +24,7 @@ from pydantic import BaseModel
 
 from engine.progress import Progress
 from ops.context import Facts, Resident
+from ops.errors import ProblemError
 from schemas.jobs import JobBase
 
 Req = TypeVar("Req", bound=BaseModel)
@@ -49,6 +51,33 @@ class JobRoute:
     path: str
     summary: str
     tag: str
+
+
+def non_finite_at(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first NaN or infinity in JSON-like data (``grids.0.probabilities.3.1``), or None."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path or "result"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = non_finite_at(item, f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
+
+
+def dump_result(result: BaseModel) -> dict[str, Any]:
+    """A result as the JSON data a job stores: strict JSON, so never a NaN or an infinity.
+
+    Raises:
+        ProblemError: 422 naming where the first non-finite number is; the request's numbers drove the
+            model past what its arithmetic represents (a noise scale far above the embeddings', say).
+    """
+    data = result.model_dump(mode="json")
+    if (where := non_finite_at(data)) is not None:
+        raise ProblemError(422, "Non-finite result", f"the result holds a non-finite number at `{where}`: the "
+                           "request's numbers took the model beyond what its arithmetic represents; use smaller "
+                           "scales (noise, steering, hyperparameters)")
+    return data
 
 
 class Operation(Generic[Req, Res]):

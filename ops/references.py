@@ -16,7 +16,7 @@ from typing import Literal
 from engine.pass_plan import PassPlan
 from ops.context import Facts, Resident
 from ops.errors import ConflictError, FieldError, NotFoundError
-from store.integrity import CorruptEntryError
+from store.integrity import CorruptEntryError, NonFiniteError
 from store.variants import Variant
 from store.vectors import StoredVector
 from store.versioned import EntryNotFoundError
@@ -35,6 +35,9 @@ def stored(noun: Noun, field: str) -> Iterator[None]:
         raise NotFoundError(f"Unknown {noun}", str(exc), field) from exc
     except CorruptEntryError as exc:  # a damaged file is reported, never served
         raise ConflictError(f"Corrupt {noun}", f"{exc}; it is not served: delete it and {REMEDY[noun]}", field) from exc
+    except NonFiniteError as exc:  # stored before writes were checked: refused, never served
+        raise ConflictError(f"{noun.capitalize()} cannot be served", f"{exc}; delete it and {REMEDY[noun]}",
+                            field) from exc
     except ValueError as exc:  # a malformed reference
         raise FieldError(str(exc), field) from exc
 
@@ -75,7 +78,7 @@ def load_variant(at: Resident, ref: str | None, field: str = "variant") -> Varia
     with stored("variant", field):
         try:
             variant = at.stores.variants.load(at.model, ref)
-        except (EntryNotFoundError, CorruptEntryError):
+        except (EntryNotFoundError, CorruptEntryError, NonFiniteError):
             raise
         except ValueError as exc:  # e.g. a component kind this build does not know
             raise ConflictError("Variant cannot be served", str(exc), field) from exc

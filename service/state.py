@@ -20,6 +20,7 @@ from jobs.reader import AsyncJobReader
 from jobs.store import JobStore
 from jobs.submission import JobSubmitter
 from ops.context import Stores
+from ops.outputs import reconciler
 from service.auth import KeyRing
 from service.batcher import GenerationBatcher
 from service.metrics import Metrics
@@ -63,7 +64,8 @@ class AppState:
         rq_redis = Redis.from_url(settings.redis_url, retry=Retry(backoff, 1), **options)
         # Right after a Redis restart every heartbeat has expired: reap nothing until workers beat again.
         grace = settings.worker_heartbeat_ttl_seconds
-        store = JobStore(redis, ttl_seconds=settings.job_ttl_seconds, restart_grace_seconds=grace)
+        reconcile = reconciler(settings)  # a dead job's published version becomes its result (ops.outputs)
+        store = JobStore(redis, ttl_seconds=settings.job_ttl_seconds, restart_grace_seconds=grace, reconcile=reconcile)
         aredis = AsyncRedis.from_url(settings.redis_url, decode_responses=True, retry=AsyncRetry(backoff, 1),
                                      **options)
         return cls(
@@ -75,7 +77,8 @@ class AppState:
             submitter=JobSubmitter(rq_redis, store, job_timeout=settings.job_timeout_seconds,
                                    retries=settings.job_retries),
             directory=WorkerDirectory(redis, ttl_seconds=settings.worker_heartbeat_ttl_seconds),
-            reader=AsyncJobReader(aredis, ttl_seconds=settings.job_ttl_seconds, restart_grace_seconds=grace),
+            reader=AsyncJobReader(aredis, ttl_seconds=settings.job_ttl_seconds, restart_grace_seconds=grace,
+                                  reconcile=reconcile),
         )
 
     def stores(self, tenant: str) -> Stores:

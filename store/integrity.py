@@ -9,14 +9,18 @@ file's sha256.
 
 A damaged entry raises `CorruptEntryError` (a ``ValueError``, so older callers still catch it),
 which the API answers with a 409 problem and a worker reports as a failed job: it is never served.
+Tensors with a NaN or an infinity are refused on write and on read (`NonFiniteError`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from store.durable import write_atomic
 
@@ -27,6 +31,29 @@ _CHUNK = 1 << 20
 
 class CorruptEntryError(ValueError):
     """A stored file does not match the hash recorded for it (or cannot be parsed)."""
+
+
+class NonFiniteError(ValueError):
+    """Tensors to store (or read back from a store written before this check) hold NaN or infinity.
+
+    A fitted artifact with a non-finite number is never stored: served, it would turn every
+    activation it touches into NaN. The operation that produced it says which input to change.
+    """
+
+
+def check_finite(tensors: Mapping[str, torch.Tensor], what: str) -> None:
+    """Refuse tensors with a NaN or an infinity.
+
+    Args:
+        tensors: named tensors (integer ones pass).
+        what: what they are, for the message (``component 0 (block.3)``).
+
+    Raises:
+        NonFiniteError: naming ``what`` and the first tensor that is not finite.
+    """
+    for key, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise NonFiniteError(f"{what}: {key} holds non-finite values (NaN or infinity)")
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -29,7 +29,7 @@ from engine.loading import LoadedModel
 from engine.progress import Progress
 from engine.sites import mlp_out_names
 from store.durable import locked, write_atomic, write_json
-from store.integrity import sha256_bytes
+from store.integrity import check_finite, sha256_bytes
 from store.sampled_texts import model_dir, sampled_rounds
 
 log = logging.getLogger(__name__)
@@ -123,12 +123,15 @@ class StatisticsCache:
             dim = key_dim(lm, layer)
             if tuple(moment.shape) != (dim, dim):
                 raise ValueError(f"shape {tuple(moment.shape)}, expected ({dim}, {dim})")
+            check_finite({"second_moment": moment}, f"key statistics of layer {layer}")
             return KeyStatistics(layer, module, moment, int(facts["count"]), str(facts["corpus_sha256"]))
         except (OSError, ValueError, KeyError) as exc:
             log.warning("corrupt statistics file %s (%s): recomputing", tensor_path, exc)
             return None
 
     def _store(self, lm: LoadedModel, stats: KeyStatistics, tag: str, samples: int) -> None:
+        # Statistics with a NaN would make every edit on this layer NaN, and be kept for good.
+        check_finite({"second_moment": stats.second_moment}, f"key statistics of layer {stats.layer}")
         tensor_path, facts_path = self._paths(lm, stats.module, tag, samples)
         data = safetensors.torch.save({"second_moment": stats.second_moment.contiguous()})
         write_atomic(tensor_path, data)

@@ -24,7 +24,7 @@ manifest, and back. Only safetensors and JSON are read.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +35,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save_file
 
 from engine.components import Component, component_from_parts, content_hash
+from store.integrity import NonFiniteError, check_finite
 from store.versioned import VersionedStore
 
 COMPONENTS_FILE = "components.safetensors"
@@ -70,7 +71,8 @@ class VariantStore(VersionedStore):
     def save(self, model: str, name: str, components: Sequence[Component], *, method: str, hidden_size: int,
              parent: Variant | None = None, request: dict[str, Any] | None = None,
              hyperparameters: dict[str, Any] | None = None, report: dict[str, Any] | None = None,
-             provenance: dict[str, Any] | None = None) -> Variant:
+             provenance: dict[str, Any] | None = None,
+             before_publish: Callable[[dict[str, Any]], None] | None = None) -> Variant:
         """Store ``parent``'s components then ``components`` as the next version of ``name``.
 
         Args:
@@ -81,11 +83,13 @@ class VariantStore(VersionedStore):
             hidden_size: the base model's hidden size, checked when the variant is served.
             parent: the variant this one builds on, or None for the base model.
             request, hyperparameters, report, provenance: JSON facts kept in the manifest.
+            before_publish: called with the manifest just before the version becomes visible.
 
         Returns:
             The stored version, as `load` returns it.
 
         Raises:
+            NonFiniteError: a component holds NaN or infinity (nothing is written).
             ValueError: a bad name, no components, a parent of another model, or facts that are not JSON.
         """
         self.name_dir(model, name)  # refuse bad names before anything else
@@ -99,6 +103,12 @@ class VariantStore(VersionedStore):
             json.dumps(extras)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"variant facts must be JSON-serialisable: {exc}") from exc
+        try:
+            json.dumps(extras, allow_nan=False)
+        except ValueError as exc:  # a NaN in a report would be written as JSON no client can parse
+            raise NonFiniteError(f"the variant's facts (request, report) hold a non-finite number: {exc}") from exc
+        for index, component in enumerate(components):
+            check_finite(component.tensors(), f"component {index} ({component.site})")
         inherited = list(parent.components) if parent is not None else []
         origins = [entry["origin"] for entry in parent.manifest["components"]] if parent is not None else []
         everything = [*inherited, *components]
@@ -122,7 +132,7 @@ class VariantStore(VersionedStore):
             }
 
         # `save_file` is looked up when called, so a test can stand in for the disk.
-        written = self.write(model, name, lambda path: save_file(tensors, path), manifest_for)
+        written = self.write(model, name, lambda path: save_file(tensors, path), manifest_for, before_publish)
         return Variant(model, name, written.version, written.manifest, tuple(everything))
 
     def load(self, model: str, ref: str) -> Variant:
@@ -131,6 +141,7 @@ class VariantStore(VersionedStore):
         Raises:
             EntryNotFoundError: no such model, name or version.
             CorruptEntryError: a stored version that is damaged.
+            NonFiniteError: a component holds NaN or infinity.
             ValueError: a bad reference, or a component kind this build does not know.
         """
         entry = self.read(model, ref)
@@ -139,6 +150,8 @@ class VariantStore(VersionedStore):
         for part in entry.manifest["components"]:
             prefix = f"{part['index']}."
             parts = {key.removeprefix(prefix): t for key, t in tensors.items() if key.startswith(prefix)}
+            # Written before stores refused non-finite tensors: refused here, never served.
+            check_finite(parts, f"component {part['index']} ({part.get('site')}) of {entry.name}@{entry.version}")
             components.append(component_from_parts(part, parts))
         return Variant(model, entry.name, entry.version, entry.manifest, tuple(components))
 

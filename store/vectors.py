@@ -14,6 +14,8 @@ and JSON are ever read, never pickle.
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +26,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save_file
 
 from engine.steering.extraction import SteeringVector
-from store.integrity import CorruptEntryError
+from store.integrity import CorruptEntryError, NonFiniteError, check_finite
 from store.versioned import VersionedStore
 
 VECTOR_FILE = "vector.safetensors"
@@ -63,18 +65,21 @@ class VectorStore(VersionedStore):
     def __init__(self, root: Path) -> None:
         super().__init__(root, kind="vector", data_file=VECTOR_FILE, noun="steering vector")
 
-    def save(self, name: str, vector: SteeringVector, provenance: dict[str, Any] | None = None) -> StoredVector:
+    def save(self, name: str, vector: SteeringVector, provenance: dict[str, Any] | None = None,
+             before_publish: Callable[[dict[str, Any]], None] | None = None) -> StoredVector:
         """Store ``vector`` as the next version of ``name`` for its model; nothing is overwritten.
 
         Args:
             name: the vector's name, a plain path component.
             vector: what to store; its directions are written as float32.
             provenance: free JSON-serialisable facts from the caller (prompts, job id, ...).
+            before_publish: called with the manifest just before the version becomes visible.
 
         Returns:
             The stored version, as :meth:`load` would return it.
 
         Raises:
+            NonFiniteError: a direction or a figure holds NaN or infinity (nothing is written).
             ValueError: a bad name, no layer, directions of different shapes, or provenance that is not JSON.
         """
         self.name_dir(vector.model, name)  # refuse bad names before anything else
@@ -84,6 +89,12 @@ class VectorStore(VersionedStore):
                    for layer, t in sorted(vector.directions.items())}
         if len({t.shape for t in tensors.values()}) != 1 or next(iter(tensors.values())).ndim != 1:
             raise ValueError("every layer's direction must be a [hidden] tensor of one size")
+        check_finite(tensors, f"vector {name!r}")  # after the float32 cast, which turns 1e39 into inf
+        figures: dict[str, Mapping[int, float | None]] = {
+            "norms": vector.norms, "accuracy": vector.accuracy, "layer_scores": vector.layer_scores}
+        if bad := [f"{kind}[{k}]" for kind, values in figures.items() for k, v in values.items()
+                   if v is not None and not math.isfinite(v)]:
+            raise NonFiniteError(f"vector {name!r}: {', '.join(bad)} are not finite")
         try:
             json.dumps(provenance or {})
         except (TypeError, ValueError) as exc:
@@ -109,7 +120,8 @@ class VectorStore(VersionedStore):
             }
 
         # `save_file` is looked up when called, so a test can stand in for the disk.
-        written = self.write(vector.model, name, lambda path: save_file(tensors, path), manifest_for)
+        written = self.write(vector.model, name, lambda path: save_file(tensors, path), manifest_for,
+                             before_publish)
         # Rebuilt from what was written (float32 on the CPU), exactly as `load` will return it.
         return StoredVector(name=name, version=written.version, manifest=written.manifest,
                             vector=_vector_from(written.manifest, tensors))
@@ -120,10 +132,13 @@ class VectorStore(VersionedStore):
         Raises:
             EntryNotFoundError: no such model, name or version.
             CorruptEntryError: a stored version that is damaged.
+            NonFiniteError: its directions hold NaN or infinity.
             ValueError: a bad reference.
         """
         entry = self.read(model, ref)
+        tensors = load_safetensors(entry.data)
+        check_finite(tensors, f"vector {entry.name}@{entry.version}")  # written before writes were checked
         return StoredVector(name=entry.name, version=entry.version, manifest=entry.manifest,
-                            vector=_vector_from(entry.manifest, load_safetensors(entry.data)))
+                            vector=_vector_from(entry.manifest, tensors))
 
 

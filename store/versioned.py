@@ -130,7 +130,8 @@ class VersionedStore:
         return EntryNotFoundError(self.kind, model, name, version, noun=self.noun)
 
     def write(self, model: str, name: str, write_data: Callable[[Path], None],
-              build_manifest: Callable[[int, str], dict[str, Any]]) -> WrittenVersion:
+              build_manifest: Callable[[int, str], dict[str, Any]],
+              before_publish: Callable[[dict[str, Any]], None] | None = None) -> WrittenVersion:
         """Write one new version of a name: its data file and its sealed manifest, renamed into place.
 
         Args:
@@ -139,6 +140,8 @@ class VersionedStore:
             write_data: writes the data file at the path it is given (inside a temporary directory).
             build_manifest: the manifest for a version number and the data file's sha256, called under
                 the lock once the number is known; it is sealed (`store.integrity.seal`) here.
+            before_publish: called with the sealed manifest once everything is on disk, just before the
+                rename that publishes it (a job records there what it is publishing); raising aborts.
 
         Returns:
             The version's number and its manifest, as a later read returns it.
@@ -159,10 +162,13 @@ class VersionedStore:
             with locked(name_dir / LOCK_FILE):
                 version = next_version(name_dir)
                 manifest = seal(build_manifest(version, digest))
-                (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
+                # Strict JSON: a NaN written here would be a manifest no JSON parser but Python's reads.
+                (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, allow_nan=False))
                 fsync_path(tmp / MANIFEST_FILE)
                 # mkdtemp makes the directory private; the API and the workers may run as different users.
                 os.chmod(tmp, 0o755)
+                if before_publish is not None:
+                    before_publish(manifest)
                 os.rename(tmp, name_dir / str(version))
                 record_version(name_dir, version)
                 # Under the lock, so two writers never sweep at once; after the rename, so this

@@ -33,6 +33,7 @@ from jobs.directory import WorkerDirectory
 from jobs.reader import AsyncJobReader
 from jobs.store import JobStore
 from jobs.submission import JobSubmitter
+from ops.outputs import reconciler
 from service.state import AppState
 from workers.runtime import WorkerRuntime
 from workers.tasks import run_job
@@ -161,7 +162,7 @@ def async_twin(client: Redis) -> AsyncRedis:
 
 def app_state(settings: Settings, registry: ModelRegistry, redis: Redis, rq_redis: Redis) -> AppState:
     """An `AppState` over given clients, wired like `AppState.build` wires it."""
-    store = JobStore(redis, ttl_seconds=settings.job_ttl_seconds)
+    store = JobStore(redis, ttl_seconds=settings.job_ttl_seconds, reconcile=reconciler(settings))
     return AppState(
         settings=settings,
         registry=registry,
@@ -170,7 +171,8 @@ def app_state(settings: Settings, registry: ModelRegistry, redis: Redis, rq_redi
         store=store,
         submitter=JobSubmitter(rq_redis, store, job_timeout=settings.job_timeout_seconds),
         directory=WorkerDirectory(redis, ttl_seconds=settings.worker_heartbeat_ttl_seconds),
-        reader=AsyncJobReader(async_twin(redis), ttl_seconds=settings.job_ttl_seconds),
+        reader=AsyncJobReader(async_twin(redis), ttl_seconds=settings.job_ttl_seconds,
+                              reconcile=reconciler(settings)),
     )
 
 

@@ -23,6 +23,7 @@ from config.settings import Settings
 from engine.registry import ModelRegistry
 from jobs.directory import WorkerDirectory
 from jobs.store import JobStore
+from ops.outputs import reconciler
 from store.model_cache import ModelCache
 from workers.runtime import WorkerRuntime
 from workers.worker import ModelWorker
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                              socket_timeout=timeout, socket_connect_timeout=timeout)
     raw = Redis.from_url(settings.redis_url)
     store = JobStore(decoded, ttl_seconds=settings.job_ttl_seconds,
-                     restart_grace_seconds=settings.worker_heartbeat_ttl_seconds)
+                     restart_grace_seconds=settings.worker_heartbeat_ttl_seconds, reconcile=reconciler(settings))
     name = args.name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     runtime = WorkerRuntime(settings=settings, registry=registry, store=store, worker_name=name)
     directory = WorkerDirectory(decoded, ttl_seconds=settings.worker_heartbeat_ttl_seconds)

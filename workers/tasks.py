@@ -27,6 +27,7 @@ from config.settings import DEFAULT_TENANT
 from engine.progress import CanceledError
 from jobs.store import JobStore
 from ops.errors import ProblemError, classify, to_problem
+from ops.operation import dump_result
 from ops.registry import job_kind
 from schemas.jobs import JobStatus
 from workers.context import JobContext
@@ -105,7 +106,7 @@ def _run(runtime: WorkerRuntime, job_id: str, kind: str, payload: dict[str, Any]
         progress.check()
         at = runtime.resident(model, context.tenant, job_id)
         request = op.check(op.request.model_validate(payload), at.facts)
-        result = op.run(request, at, progress)
+        result = dump_result(op.run(request, at, progress))
     except CanceledError:
         end(JobStatus.canceled, error=problem(ProblemError(
             409, "Canceled", "the job was canceled at the client's request")))
@@ -133,4 +134,4 @@ def _run(runtime: WorkerRuntime, job_id: str, kind: str, payload: dict[str, Any]
             "traceback_tail": traceback.format_exc(limit=3)[-2000:],
         })
         raise
-    end(JobStatus.succeeded, result=result.model_dump(mode="json"))
+    end(JobStatus.succeeded, result=result)

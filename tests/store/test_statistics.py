@@ -13,6 +13,7 @@ import torch
 from engine.editing.corpus import ROUND_ROWS, TEXT_TOKENS
 from engine.loading import LoadedModel
 from engine.progress import CanceledError
+from store.integrity import NonFiniteError
 from store.statistics import StatisticsCache
 from tests.fakes import CORPUS, tiny_gpt2_lm, tiny_lm
 
@@ -143,3 +144,19 @@ def test_an_entry_is_a_safetensors_file_and_its_facts_named_by_module_corpus_and
     assert sorted(facts) == ["content_hash", "corpus", "corpus_sha256", "count", "file_sha256", "format", "layer",
                              "model", "module", "samples"]
     assert (facts["format"], facts["count"], facts["content_hash"]) == (1, 120, stats.content_hash())
+
+
+def test_statistics_that_are_not_finite_are_never_kept(lm: LoadedModel, corpus: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    real = StatisticsCache._compute
+
+    def poisoned(self: StatisticsCache, *args: object, **kwargs: object) -> object:
+        found = real(self, *args, **kwargs)  # type: ignore[arg-type]
+        for stats in found.values():
+            stats.second_moment[0, 0] = float("nan")
+        return found
+
+    monkeypatch.setattr(StatisticsCache, "_compute", poisoned)
+    with pytest.raises(NonFiniteError, match="key statistics of layer 0"):
+        StatisticsCache(tmp_path / "stats").get_or_compute(lm, 0, samples=120, corpus=corpus)
+    assert not list((tmp_path / "stats").rglob("*.safetensors"))

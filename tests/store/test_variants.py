@@ -12,7 +12,7 @@ import torch
 
 from engine.components import AffineEraser, Component, LowRankDelta, content_hash
 from store import variants as variants_module
-from store.integrity import CorruptEntryError, seal
+from store.integrity import CorruptEntryError, NonFiniteError, seal
 from store.variants import COMPONENTS_FILE, Variant, VariantStore
 from store.versioned import MANIFEST_FILE, EntryNotFoundError
 
@@ -163,3 +163,33 @@ def test_an_unknown_component_kind_is_refused_when_loading(tmp_path: Path) -> No
     manifest_path.write_text(json.dumps(seal(manifest)))
     with pytest.raises(ValueError, match="unknown component kind 'pickle'"):
         store.load(MODEL, "v")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_a_component_that_is_not_finite_is_refused_and_nothing_is_written(tmp_path: Path, bad: float) -> None:
+    store = VariantStore(tmp_path)
+    broken = eraser(1, 0)
+    broken.proj_left[0, 0] = bad
+    with pytest.raises(NonFiniteError, match=r"component 0 \(block\.1\).*proj_left"):
+        save(store, "v", broken)
+    assert store.list(MODEL) == []
+    assert not (tmp_path / MODEL / "v").exists() or not [p for p in (tmp_path / MODEL / "v").iterdir() if p.is_dir()]
+
+
+def test_a_report_with_a_nan_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    store = VariantStore(tmp_path)
+    with pytest.raises(NonFiniteError, match="report"):
+        save(store, "v", eraser(1, 0), report={"kl": float("nan")})
+    assert store.list(MODEL) == []
+
+
+def test_a_stored_component_that_is_not_finite_is_never_served(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    store = VariantStore(tmp_path)
+    broken = eraser(1, 0)
+    broken.proj_right[0, 0] = float("nan")
+    monkeypatch.setattr(variants_module, "check_finite", lambda *args: None)  # as a store before the check wrote
+    save(store, "old", broken)
+    monkeypatch.undo()
+    with pytest.raises(NonFiniteError, match="old@1"):
+        store.load(MODEL, "old")

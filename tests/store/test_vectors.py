@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from engine.steering.extraction import SteeringVector
+from store.integrity import NonFiniteError
 from store.vectors import VectorStore
 from store.versioned import EntryNotFoundError
 
@@ -159,3 +161,17 @@ def test_concurrent_saves_get_distinct_versions_and_leave_no_temporaries(tmp_pat
     # Each version holds the vector its writer saved: no writer's files landed in another's number.
     loaded = {store.load(MODEL, f"honesty@{v}").vector.directions[1][0].item() for v in range(1, 9)}
     assert loaded == {vector(seed).directions[1][0].item() for seed in range(8)}
+
+
+def test_a_vector_that_is_not_finite_after_the_float32_cast_is_refused(tmp_path: Path) -> None:
+    store = VectorStore(tmp_path)
+    direction = vector().directions[1].double()
+    direction[0] = 1e39  # finite in float64, infinite as the float32 the store keeps
+    with pytest.raises(NonFiniteError, match=r"layer\.1"):
+        store.save("big", replace(vector(), directions={1: direction}, norms={1: 1.0}))
+    assert store.list(MODEL) == []
+
+
+def test_a_vector_with_a_nan_figure_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(NonFiniteError, match=r"norms\[1\]"):
+        VectorStore(tmp_path).save("v", replace(vector(), norms={1: float("nan"), 3: 1.0}))
