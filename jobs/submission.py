@@ -72,6 +72,7 @@ class JobSubmitter:
         tenant: str = DEFAULT_TENANT,
         request_id: str | None = None,
         max_active: int = 0,
+        as_sent: dict[str, Any] | None = None,
     ) -> tuple[JobRecord, bool]:
         """Create and enqueue a job, or return the job an idempotency key already names.
 
@@ -80,6 +81,9 @@ class JobSubmitter:
             request_id: the submitting request's id, kept in the record.
             max_active: the tenant's cap on queued + running jobs; 0 for none. A replayed
                 idempotent request is answered even at the cap.
+            as_sent: the request as the client sent it, when ``payload`` is its checked form (references
+                pinned): idempotency compares what clients send, so a retry after a newer version of a
+                referenced variant was published is the same request, not a conflict.
 
         Returns:
             The job record and whether it was created by this call.
@@ -88,7 +92,7 @@ class JobSubmitter:
             IdempotencyConflictError: the key was used for a different request.
             TooManyJobsError: the tenant is at its cap.
         """
-        request_hash = hash_request(kind, model, payload)
+        request_hash = hash_request(kind, model, as_sent if as_sent is not None else payload)
         job_id = new_job_id()
         idem = idempotency_key_name(tenant, idempotency_key) if idempotency_key is not None else None
         if idempotency_key is not None and idem is not None:

@@ -26,7 +26,8 @@ def add_job_route(router: APIRouter, op: JobOperation[Any, Any]) -> None:
     def endpoint(body: request_type, state: StateDep, caller: CallerDep,  # type: ignore[valid-type]
                  idempotency_key: IdempotencyKey = None) -> Response:
         facts = facts_for(state, caller, body.model)  # type: ignore[attr-defined]
-        return submit(state, caller, op, op.check(body, facts), model=facts.model, idempotency_key=idempotency_key)
+        return submit(state, caller, op, body, op.check(body, facts), model=facts.model,
+                      idempotency_key=idempotency_key)
 
     route = op.route
     router.add_api_route(route.path, endpoint, methods=["POST"], name=route.kind, response_model=route.view,

@@ -47,7 +47,7 @@ async def extract_steering_vector(
         info = await state.batcher.run(facts.model, EXTRACT.run, checked, at, Progress())
         return Response(info.model_dump_json(), status_code=201, media_type="application/json",
                         headers={"Location": f"/steering/vectors/{info.ref}?model={facts.model}"})
-    return submit(state, caller, EXTRACT, checked, model=facts.model, idempotency_key=idempotency_key)
+    return submit(state, caller, EXTRACT, body, checked, model=facts.model, idempotency_key=idempotency_key)
 
 
 @router.get("/steering/vectors", response_model=VectorList, summary="List stored control vectors",

@@ -153,3 +153,15 @@ def test_a_variant_made_for_another_model_is_the_same_409_at_submission_and_in_t
     assert at_submission["title"] == "Variant does not fit the model"
     assert {k: in_the_worker[k] for k in ("type", "title", "status", "field", "detail")} == \
         {k: at_submission[k] for k in ("type", "title", "status", "field", "detail")}
+
+
+def test_a_retry_with_the_same_key_after_a_newer_version_is_published_is_the_same_job(client: TestClient,
+                                                                                       state: AppState) -> None:
+    variants = state.stores(DEFAULT_TENANT).variants
+    variants.save(TINY_MODEL, "x", [eraser(1)], method="leace", hidden_size=tiny_lm().hidden_size)
+    body, headers = {"texts": TEXTS, "variant": "x"}, {"Idempotency-Key": "retry-1"}
+    first = client.post("/score", json=body, headers=headers)
+    variants.save(TINY_MODEL, "x", [eraser(2)], method="leace", hidden_size=tiny_lm().hidden_size)
+    again = client.post("/score", json=body, headers=headers)  # the client's retry: the same request it sent
+    assert (first.status_code, again.status_code) == (202, 202), again.text
+    assert again.json()["id"] == first.json()["id"] and again.headers["idempotent-replayed"] == "true"
