@@ -18,18 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import Depends
 from fastapi.testclient import TestClient
 
 from jobs.store import JobStore
 from schemas.attribution import AttributedToken, AttributionResult, TargetAttribution
 from schemas.jobs import JobStatus
 from schemas.problems import PROBLEM_MEDIA_TYPE
-from service.deps import get_caller
 from service.main import create_app
 from service.state import AppState
 from service.views.attribution_html import CONTENT_SECURITY_POLICY
-from service.views.attribution_page import render_attribution_page, router
+from service.views.attribution_page import render_attribution_page
 from tests.fakes import TINY_MODEL, app_state, beat, fake_clients, queued_job, tiny_registry, tiny_settings
 
 EVIL = "<script>alert(1)</script>"
@@ -356,10 +354,7 @@ def state(tmp_path: Path) -> AppState:
 
 @pytest.fixture
 def client(state: AppState) -> Iterator[TestClient]:
-    app = create_app(state=state)
-    if not any(getattr(r, "name", None) == "view_job" for r in app.routes):  # until service.main includes it
-        app.include_router(router, dependencies=[Depends(get_caller)])
-    with TestClient(app) as test_client:
+    with TestClient(create_app(state=state)) as test_client:
         yield test_client
 
 
