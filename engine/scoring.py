@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from engine.loading import LoadedModel
-from engine.prompts import decode
+from engine.prompts import decode, tokenize
 
 #: Called after each batch with (texts done, texts in all); may raise to stop the work.
 BatchCallback = Callable[[int, int], None]
@@ -36,9 +36,10 @@ class TextScore:
     total_logprob: float
 
 
-def encode_texts(lm: LoadedModel, texts: Sequence[str]) -> list[list[int]]:
-    """Tokenise each text as the model would see it at the start of a sequence."""
-    return [list(lm.tokenizer(text)["input_ids"]) for text in texts]
+def encode_texts(lm: LoadedModel, texts: Sequence[str], *, allow_special_tokens: bool = False) -> list[list[int]]:
+    """Tokenise each text as the model would see it at the start of a sequence (special-token text in it
+    is text unless ``allow_special_tokens``)."""
+    return [tokenize(lm.tokenizer, text, allow_special_tokens=allow_special_tokens) for text in texts]
 
 
 @torch.inference_mode()
@@ -71,6 +72,7 @@ def score_texts(
     *,
     batch_size: int,
     on_batch: BatchCallback | None = None,
+    allow_special_tokens: bool = False,
 ) -> list[TextScore]:
     """Score every text, ``batch_size`` at a time, reporting after each batch.
 
@@ -79,8 +81,9 @@ def score_texts(
         texts: the texts, each non-empty.
         batch_size: texts per forward pass.
         on_batch: progress and cancellation hook, called between batches.
+        allow_special_tokens: read special-token text in the texts as control tokens.
     """
-    encoded = encode_texts(lm, texts)
+    encoded = encode_texts(lm, texts, allow_special_tokens=allow_special_tokens)
     order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
     results: dict[int, TextScore] = {}
     for start in range(0, len(order), batch_size):

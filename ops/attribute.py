@@ -43,7 +43,7 @@ def prepare(lm: LoadedModel, request: AttributeRequest, limit: int) -> Attributi
     with as_field(prompt_field(request.messages)):
         return prepare_input(lm.tokenizer, prompt=request.prompt,
                              messages=[m.model_dump() for m in request.messages] if request.messages else None,
-                             max_tokens=limit)
+                             max_tokens=limit, allow_special_tokens=request.allow_special_tokens)
 
 
 def targets_of(lm: LoadedModel, request: AttributeRequest, input_ids: list[int]) -> list[int]:
@@ -51,7 +51,7 @@ def targets_of(lm: LoadedModel, request: AttributeRequest, input_ids: list[int])
     target = request.target
     if isinstance(target, ContinuationTarget):
         with as_field("target.text"):
-            return resolve_continuation(lm, target.text)
+            return resolve_continuation(lm, target.text, allow_special_tokens=request.allow_special_tokens)
     if isinstance(target, GenerateTarget):
         return resolve_generated(lm, input_ids, target.n_tokens)
     return [resolve_next_token(lm, input_ids, target.token)]
@@ -73,7 +73,7 @@ class Attribute(JobOperation[AttributeRequest, AttributionResult]):
                 token(lm, request.target.token, "target.token")
             if isinstance(request.target, ContinuationTarget):
                 with as_field("target.text"):
-                    resolve_continuation(lm, request.target.text)
+                    resolve_continuation(lm, request.target.text, allow_special_tokens=request.allow_special_tokens)
         return request.model_copy(update={"variant": variant})
 
     def run(self, request: AttributeRequest, at: Resident, progress: Progress) -> AttributionResult:

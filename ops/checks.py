@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from engine.loading import LoadedModel
-from engine.prompts import encode_prompt, one_token
+from engine.prompts import encode_prompt, one_token, tokenize
 from ops.context import Facts
 from ops.errors import FieldError
 from schemas.generation import ChatMessage
@@ -72,7 +72,8 @@ def check_batch_size(batch_size: int | None, limit: int) -> None:
         raise FieldError(f"batch_size {batch_size} exceeds the limit {limit}", "batch_size")
 
 
-def check_token_counts(facts: Facts, texts: LabelledTexts, *, minimum: int, add_special_tokens: bool) -> None:
+def check_token_counts(facts: Facts, texts: LabelledTexts, *, minimum: int, add_special_tokens: bool,
+                       allow_special_tokens: bool = False) -> None:
     """Refuse the first text, in order, with fewer than ``minimum`` or more than ``max_prompt_tokens`` tokens.
 
     Only a process that holds the model has its tokenizer; elsewhere the worker's check counts.
@@ -82,13 +83,15 @@ def check_token_counts(facts: Facts, texts: LabelledTexts, *, minimum: int, add_
         texts: the texts by field, each with what the detail calls it.
         minimum: the fewest tokens allowed; 0 leaves out the lower bound (and words the detail as a limit).
         add_special_tokens: tokenize as the run will: with the model's special tokens, or the bare text.
+        allow_special_tokens: as the run will, special-token text in the texts read as control tokens or as text.
     """
     tokenizer, limit = facts.tokenizer, facts.settings.max_prompt_tokens
     if tokenizer is None:
         return
     allowed = f"the limit is {limit}" if minimum <= 0 else f"{minimum} to {limit} are allowed"
     for field, (label, text) in texts.items():
-        n_tokens = len(tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"])
+        n_tokens = len(tokenize(tokenizer, text, add_special_tokens=add_special_tokens,
+                                allow_special_tokens=allow_special_tokens))
         if not minimum <= n_tokens <= limit:
             raise FieldError(f"{label} has {n_tokens} tokens; {allowed}", field)
 
@@ -115,8 +118,11 @@ def prompt_field(messages: Sequence[ChatMessage] | None) -> str:
     return "messages" if messages is not None else "prompt"
 
 
-def encode(lm: LoadedModel, prompt: str | None, messages: Sequence[ChatMessage] | None, limit: int) -> list[int]:
+def encode(lm: LoadedModel, prompt: str | None, messages: Sequence[ChatMessage] | None, limit: int, *,
+           allow_special_tokens: bool = False) -> list[int]:
     """The request's prompt (or chat messages through the template) as token ids, within ``limit``.
+
+    Special-token text in the prompt or the contents is plain text unless ``allow_special_tokens``.
 
     Raises:
         FieldError: naming ``prompt`` or ``messages``: no tokens, too many, or no chat template.
@@ -124,7 +130,7 @@ def encode(lm: LoadedModel, prompt: str | None, messages: Sequence[ChatMessage] 
     with as_field(prompt_field(messages)):
         return encode_prompt(lm.tokenizer, prompt=prompt,
                              messages=[m.model_dump() for m in messages] if messages is not None else None,
-                             max_tokens=limit)
+                             max_tokens=limit, allow_special_tokens=allow_special_tokens)
 
 
 def token(lm: LoadedModel, ref: str | int, field: str) -> int:

@@ -17,7 +17,7 @@ from engine.diagnosis.steering_fix import SteeringFix, propose_steering
 from engine.hooks import embed, record_sites
 from engine.lens.logit_lens import logit_lens
 from engine.progress import Progress
-from engine.prompts import decode
+from engine.prompts import decode, tokenize
 from engine.tracing.causal_trace import NOISE_MULTIPLIER, causal_trace, embedding_std, subject_span
 from ops import attribute
 from ops.checks import check_at_most
@@ -57,18 +57,18 @@ class Diagnose(JobOperation[DiagnoseRequest, DiagnosisReport]):
         check_at_most(request.samples, facts.settings.max_trace_samples, "samples")
         if facts.lm is None:
             return request
-        lm = facts.lm
-        n_tokens = len(lm.tokenizer(request.prompt)["input_ids"])
+        lm, special = facts.lm, request.allow_special_tokens
+        n_tokens = len(tokenize(lm.tokenizer, request.prompt, allow_special_tokens=special))
         check_grid(facts, n_tokens=n_tokens, kinds=traced_kinds(request), samples=request.samples)
-        if not lm.tokenizer(request.expected, add_special_tokens=False)["input_ids"]:
+        if not tokenize(lm.tokenizer, request.expected, allow_special_tokens=special, add_special_tokens=False):
             raise FieldError("the expected answer encodes to no tokens", "expected")
         return request
 
     def run(self, request: DiagnoseRequest, at: Resident, progress: Progress) -> DiagnosisReport:
         """Diagnose the request's prompt: lens, attribution, trace, findings, fixes."""
-        lm, started = at.lm, time.perf_counter()
-        ids = list(lm.tokenizer(request.prompt)["input_ids"])
-        expected_ids = list(lm.tokenizer(request.expected, add_special_tokens=False)["input_ids"])
+        lm, started, special = at.lm, time.perf_counter(), request.allow_special_tokens
+        ids = tokenize(lm.tokenizer, request.prompt, allow_special_tokens=special)
+        expected_ids = tokenize(lm.tokenizer, request.expected, allow_special_tokens=special, add_special_tokens=False)
         expected = expected_ids[0]
 
         progress.report(0.0, "predicting")
@@ -87,12 +87,12 @@ class Diagnose(JobOperation[DiagnoseRequest, DiagnosisReport]):
         progress.report(0.05, "attribution")
         explain = attribute.OPERATION
         asked = AttributeRequest(model=at.model, prompt=request.prompt, target=NextTokenTarget(token=predicted),
-                                 max_evaluations=request.attribution_evaluations)
+                                 max_evaluations=request.attribution_evaluations, allow_special_tokens=special)
         attribution = explain.run(explain.check(asked, at.facts), at, progress.span(0.05, 0.35, "attribution"))
         driving = driving_tokens(attribution)
 
         if request.subject is not None:
-            _, span = subject_span(lm.tokenizer, request.prompt, request.subject)
+            _, span = subject_span(lm.tokenizer, request.prompt, request.subject, allow_special_tokens=special)
             subject_text = request.subject
             at_char = request.prompt.find(request.subject)
             chars = (at_char, at_char + len(request.subject))
@@ -138,7 +138,8 @@ class Diagnose(JobOperation[DiagnoseRequest, DiagnosisReport]):
                     f"norm's gain) after block {fix.layer}, on the prompt tokens; tried with alpha {fix.alpha:g}."),
                 body={"model": at.model, "prompt": request.prompt, "max_new_tokens": max(len(expected_ids), 1) + 4,
                       "compare": True, "steering": [{"values": fix.vector.tolist(), "layers": [fix.layer],
-                                                     "alpha": fix.alpha, "positions": fix.positions}]}))
+                                                     "alpha": fix.alpha, "positions": fix.positions}],
+                      **({"allow_special_tokens": True} if special else {})}))
 
         prediction, expected_standing = standing(predicted), standing(expected)
         top = [LensToken(id=int(t), text=decode(lm.tokenizer, [int(t)]), probability=float(p))

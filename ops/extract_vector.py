@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine.progress import Progress
+from engine.prompts import tokenize
 from engine.steering.extraction import extract_vector
 from ops.checks import check_layers, finite_output
 from ops.context import Facts, Resident
@@ -30,7 +31,8 @@ class ExtractVector(JobOperation[ExtractVectorRequest, VectorInfo]):
             check_layers(facts, request.layers, "layers")
         if facts.tokenizer is not None:
             for index, text in enumerate([*positive, *negative]):
-                if len(facts.tokenizer(text)["input_ids"]) > settings.max_prompt_tokens:
+                if len(tokenize(facts.tokenizer, text, allow_special_tokens=request.allow_special_tokens)) > \
+                        settings.max_prompt_tokens:
                     side = "positive" if index < len(positive) else "negative"
                     where = f"{field}.{index % len(positive)}" if request.pairs is not None else \
                         f"{side}.{index % len(positive)}"
@@ -47,7 +49,8 @@ class ExtractVector(JobOperation[ExtractVectorRequest, VectorInfo]):
         progress.report(0.0, "reading activations")
         vector = extract_vector(at.lm, positive, negative, layers=request.layers, method=request.method,
                                 reading=request.reading, normalize=request.normalize,
-                                on_batch=progress.counter("reading activations", upto=0.95))
+                                on_batch=progress.counter("reading activations", upto=0.95),
+                                allow_special_tokens=request.allow_special_tokens)
         progress.report(0.97, "storing")
         job = {"job_id": at.job_id} if at.job_id is not None else {}
         provenance = job | {"request": request.model_dump(mode="json")}

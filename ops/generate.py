@@ -85,7 +85,8 @@ class Generate(Operation[GenerateRequest, GenerateResponse]):
         limit = facts.settings.max_new_tokens
         if request.max_new_tokens > limit:
             raise FieldError(f"max_new_tokens is {request.max_new_tokens}; the limit is {limit}", "max_new_tokens")
-        prompt_ids = encode(facts.lm, request.prompt, request.messages, facts.settings.max_prompt_tokens)
+        prompt_ids = encode(facts.lm, request.prompt, request.messages, facts.settings.max_prompt_tokens,
+                            allow_special_tokens=request.allow_special_tokens)
         specs, entries = resolve_steering(facts, request.steering)
         return request.model_copy(update={"steering": specs}), prompt_ids, entries
 

@@ -41,7 +41,8 @@ class LogitLens(Operation[LogitLensRequest, LogitLensResponse]):
     def check(self, request: LogitLensRequest, facts: Facts) -> LogitLensRequest:
         assert facts.lm is not None, "a synchronous operation is checked where its model is resident"
         lm, settings = facts.lm, facts.settings
-        ids = encode(lm, request.prompt, request.messages, settings.max_prompt_tokens)
+        ids = encode(lm, request.prompt, request.messages, settings.max_prompt_tokens,
+                     allow_special_tokens=request.allow_special_tokens)
         positions = list(range(len(ids))) if request.positions == "all" else request.positions
         if not positions:
             raise FieldError("give at least one position", "positions")
@@ -58,7 +59,8 @@ class LogitLens(Operation[LogitLensRequest, LogitLensResponse]):
     def read(self, request: LogitLensRequest, at: Resident) -> tuple[list[int], list[int], LensReading]:
         """The prompt's ids, the tracked token ids and the reading: on the model's compute thread."""
         lm = at.lm
-        ids = encode(lm, request.prompt, request.messages, at.settings.max_prompt_tokens)
+        ids = encode(lm, request.prompt, request.messages, at.settings.max_prompt_tokens,
+                     allow_special_tokens=request.allow_special_tokens)
         positions = list(range(len(ids))) if request.positions == "all" else request.positions
         targets = [token(lm, target, f"targets.{index}") for index, target in enumerate(request.targets)]
         with on_variant(at, request.variant):

@@ -37,7 +37,7 @@ class Score(JobOperation[ScoreRequest, ScoreResult]):
         check_batch_size(request.batch_size, settings.max_batch_size)
         # Counted as the run encodes them, special tokens included; the schema already refuses an empty text.
         check_token_counts(facts, {f"texts.{i}": (f"text {i}", text) for i, text in enumerate(request.texts)},
-                           minimum=0, add_special_tokens=True)
+                           minimum=0, add_special_tokens=True, allow_special_tokens=request.allow_special_tokens)
         return request.model_copy(update={"variant": variant})
 
     def run(self, request: ScoreRequest, at: Resident, progress: Progress) -> ScoreResult:
@@ -45,7 +45,8 @@ class Score(JobOperation[ScoreRequest, ScoreResult]):
         started = time.perf_counter()
         progress.report(0.0, "scoring")
         with on_variant(at, request.variant) as variant:
-            scores = score_texts(at.lm, request.texts, batch_size=batch_size, on_batch=progress.counter("scoring"))
+            scores = score_texts(at.lm, request.texts, batch_size=batch_size, on_batch=progress.counter("scoring"),
+                                 allow_special_tokens=request.allow_special_tokens)
         return ScoreResult(texts=[describe(s) for s in scores], variant=variant.ref if variant is not None else None,
                            elapsed_seconds=time.perf_counter() - started)
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from engine.attribution.inputs import resolve_next_token
 from engine.loading import LoadedModel
 from engine.progress import Progress
-from engine.prompts import decode
+from engine.prompts import decode, tokenize
 from engine.tracing.activation_patching import activation_patching
 from engine.tracing.causal_trace import CausalTrace, causal_trace, embedding_std, subject_span
 from engine.tracing.grid import TraceGrid
@@ -90,11 +90,12 @@ class Trace(JobOperation[TraceRequest, TraceResult]):
             if request.layers is not None:
                 check_layers(facts, request.layers, "layers")
             return request
-        lm = facts.lm
-        n_tokens = len(lm.tokenizer(request.prompt)["input_ids"])
+        lm, special = facts.lm, request.allow_special_tokens
+        n_tokens = len(tokenize(lm.tokenizer, request.prompt, allow_special_tokens=special))
         if causal and (request.subject or "") not in request.prompt:
             raise FieldError("the subject must occur in the prompt", "subject")
-        if not causal and (n_corrupted := len(lm.tokenizer(request.corrupted_prompt or "")["input_ids"])) != n_tokens:
+        corrupted = tokenize(lm.tokenizer, request.corrupted_prompt or "", allow_special_tokens=special)
+        if not causal and (n_corrupted := len(corrupted)) != n_tokens:
             raise FieldError(f"the corrupted prompt has {n_corrupted} tokens and the prompt {n_tokens}; activation "
                              "patching needs equal lengths", "corrupted_prompt")
         check_grid(facts, n_tokens=n_tokens, kinds=request.kinds, layers=request.layers,
@@ -104,21 +105,21 @@ class Trace(JobOperation[TraceRequest, TraceResult]):
         return request
 
     def run(self, request: TraceRequest, at: Resident, progress: Progress) -> TraceResult:
-        lm, started = at.lm, time.perf_counter()
+        lm, started, special = at.lm, time.perf_counter(), request.allow_special_tokens
         kinds = list(dict.fromkeys(request.kinds))
         progress.report(0.0, "tracing")
         on_chunk = progress.counter("tracing", upto=0.99)
         if request.method == "causal_trace":
             assert request.subject is not None  # checked
-            ids, span = subject_span(lm.tokenizer, request.prompt, request.subject)
+            ids, span = subject_span(lm.tokenizer, request.prompt, request.subject, allow_special_tokens=special)
             answer = resolve_next_token(lm, ids, request.answer)
             scale = request.noise_scale or request.noise_multiplier * embedding_std(lm)
             traced = causal_trace(lm, ids, span, answer, kinds=kinds, layers=request.layers, tokens=request.tokens,
                                   window=request.window, samples=request.samples, noise_scale=scale,
                                   seed=request.seed, on_chunk=on_chunk)
             return describe_causal_trace(lm, ids, request.subject, traced, started)
-        ids = list(lm.tokenizer(request.prompt)["input_ids"])
-        corrupted_ids = list(lm.tokenizer(request.corrupted_prompt or "")["input_ids"])
+        ids = tokenize(lm.tokenizer, request.prompt, allow_special_tokens=special)
+        corrupted_ids = tokenize(lm.tokenizer, request.corrupted_prompt or "", allow_special_tokens=special)
         answer = resolve_next_token(lm, ids, request.answer)
         patched = activation_patching(lm, ids, corrupted_ids, answer, kinds=kinds, layers=request.layers,
                                       tokens=request.tokens, window=request.window, direction=request.direction,

@@ -6,11 +6,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StrictInt, StrictStr
 
+from schemas.fields import AllowSpecialTokens, FiniteFloat, Request, Seed
 from schemas.generation import ChatMessage, PromptOrChat
-from schemas.names import REF_PATTERN
+from schemas.names import NAME_PATTERN, REF_PATTERN
 
 
-class NextTokenTarget(BaseModel):
+class NextTokenTarget(Request):
     """Explain the next token: the model's top prediction, or a given token."""
 
     kind: Literal["next_token"] = "next_token"
@@ -18,14 +19,15 @@ class NextTokenTarget(BaseModel):
                                     "token; the model's top prediction when omitted.")
 
 
-class ContinuationTarget(BaseModel):
+class ContinuationTarget(Request):
     """Explain every token of a given continuation of the prompt."""
 
     kind: Literal["continuation"] = "continuation"
-    text: str = Field(min_length=1)
+    text: str = Field(min_length=1, description="Fed to the model after the prompt (special-token text in it "
+                      "follows `allow_special_tokens`).")
 
 
-class GenerateTarget(BaseModel):
+class GenerateTarget(Request):
     """Generate `n_tokens` greedily and explain each."""
 
     kind: Literal["generate"] = "generate"
@@ -39,7 +41,8 @@ Baseline = Literal["pad", "unk", "mask", "zero"] | Annotated[int, Field(ge=0)]
 class AttributeRequest(PromptOrChat):
     """How much did each input token contribute to the output?"""
 
-    model: str | None = Field(default=None, description="Model name; the default model when omitted.")
+    model: str | None = Field(default=None, pattern=NAME_PATTERN, description="Model name; the default model "
+                                 "when omitted.")
     variant: str | None = Field(default=None, pattern=REF_PATTERN, description="Run on this model variant "
                                 "(`name` or `name@version`, see `/models/{model}/variants`); the base model "
                                 "when omitted.")
@@ -55,7 +58,8 @@ class AttributeRequest(PromptOrChat):
     rule: Literal["riemann_trapezoid", "gauss_legendre", "adaptive"] = Field(
         default="adaptive", description="IG quadrature. `adaptive` refines the intervals where the gradient "
         "disagrees with the exact forward change until the completeness tolerance or the budget.")
-    tolerance: float = Field(default=0.01, gt=0, le=1, description="IG adaptive: relative completeness error.")
+    tolerance: FiniteFloat = Field(default=0.01, gt=0, le=1, description="IG adaptive: relative completeness "
+                                   "error.")
     max_evaluations: int = Field(default=512, ge=4, le=8192, description="IG adaptive: budget of gradient "
                                  "evaluations (alphas).")
     baseline: Baseline = Field(default="pad", description="IG: token embedding at the baseline: pad, unk, mask, "
@@ -68,9 +72,10 @@ class AttributeRequest(PromptOrChat):
         "up to the output's change); `model` keeps the served dtype.")
     # SHAP
     max_evals: int = Field(default=500, ge=10, le=20000, description="SHAP: model evaluations.")
-    seed: int = Field(default=0, ge=0, description="SHAP: seed of the explainer.")
+    seed: Seed = Field(default=0, description="SHAP: seed of the explainer (0 to 2**32 - 1).")
     aggregate: Literal["token", "word"] = Field(default="token", description="`word` sums token attributions "
                                                 "per word (sign and completeness kept).")
+    allow_special_tokens: AllowSpecialTokens = False
 
 
 class AttributedToken(BaseModel):

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.attribution import AttributionResult
+from schemas.fields import AllowSpecialTokens, Request
 from schemas.lens import LensToken, TokenInfo
 from schemas.names import NAME_PATTERN
 from schemas.tracing import ALL_KINDS, SiteKind, SubjectSpan, TraceResult
 
 
-class DiagnoseRequest(BaseModel):
+class DiagnoseRequest(Request):
     """Why does the model not answer `expected` after `prompt`, and what would fix it?"""
 
-    model: str | None = Field(default=None, description="Model name; the default model when omitted.")
+    model: str | None = Field(default=None, pattern=NAME_PATTERN, description="Model name; the default model "
+                                 "when omitted.")
     prompt: str = Field(min_length=1)
     expected: str = Field(min_length=1, description="The right continuation, e.g. `\" Canberra\"` (mind the "
                           "leading space); its first token is the expected next token.")
@@ -32,9 +34,10 @@ class DiagnoseRequest(BaseModel):
     top_k: int = Field(default=5, ge=1, le=50, description="Predictions listed.")
     variant_name: str | None = Field(default=None, pattern=NAME_PATTERN,
                                      description="Name of the variant the suggested edit creates.")
+    allow_special_tokens: AllowSpecialTokens = False
 
-    model_config = {"json_schema_extra": {"examples": [
-        {"prompt": "The capital of Australia is", "expected": " Canberra", "subject": "Australia"}]}}
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"prompt": "The capital of Australia is", "expected": " Canberra", "subject": "Australia"}]})
 
 
 class Prediction(BaseModel):

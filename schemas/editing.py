@@ -6,18 +6,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from schemas.fields import FiniteFloat, Request, Seed
 from schemas.models import VariantInfo
 from schemas.names import NAME_PATTERN, REF_PATTERN
 
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
 
 
-class NeighborhoodFact(BaseModel):
+class NeighborhoodFact(Request):
     prompt: Text = Field(description="An unrelated prompt (\"The capital of Germany is\").")
     answer: Text = Field(description="Its true answer, with its leading space (\" Berlin\"); it must keep it.")
 
 
-class FactEdit(BaseModel):
+class FactEdit(Request):
     """One fact to write: ``prompt`` with the subject filled in should continue with ``target_new``."""
 
     prompt: Text = Field(description="Template with exactly one `{}` where the subject goes.")
@@ -48,42 +49,55 @@ class FactEdit(BaseModel):
         return value
 
 
-class EditHyperparameters(BaseModel):
-    """Overrides of the per-architecture defaults; omitted fields keep them (see the job's result)."""
+class EditHyperparameters(Request):
+    """Overrides of the per-architecture defaults; omitted fields keep them (see the job's result).
 
-    model_config = ConfigDict(extra="forbid")
+    Every number is bounded where the method stops being able to use it, far beyond the published
+    settings (Meng et al.: learning rate 0.5, weight decay 0.5 to 1e-3, KL factor 0.0625, clamp 0.75 to 4,
+    stop loss 0.05, lambda 15,000 to 20,000), so that no value can overflow the optimisation into NaN
+    weights: past each bound one term of the loss or the solve drowns every other.
+    """
 
     layers: list[Annotated[int, Field(ge=0)]] | None = Field(default=None, min_length=1, max_length=64,
                                                              description="Blocks whose MLP output projection is "
                                                              "edited (ROME: exactly one).")
-    v_lr: float | None = Field(default=None, gt=0, le=10, description="Adam learning rate of the value "
-                               "optimisation.")
+    v_lr: FiniteFloat | None = Field(default=None, gt=0, le=10, description="Adam learning rate of the value "
+                                     "optimisation (published: 0.5).")
     v_steps: int | None = Field(default=None, ge=1, le=500, description="Most optimisation steps per fact.")
-    v_weight_decay: float | None = Field(default=None, ge=0, description="Weight of the value change's norm in "
-                                         "the loss.")
-    v_stop_loss: float | None = Field(default=None, gt=0, description="A fact whose loss falls below this stops "
-                                      "optimising.")
-    clamp_norm_factor: float | None = Field(default=None, gt=0, description="The value change is at most this "
-                                            "times the original value's norm.")
-    kl_factor: float | None = Field(default=None, ge=0, description="Weight of the KL term that keeps the "
-                                    "subject's essence (\"{subject} is a\").")
-    mom2_weight: float | None = Field(default=None, gt=0, description="MEMIT: weight of the key covariance "
-                                      "against the new keys (larger: more conservative).")
+    v_weight_decay: FiniteFloat | None = Field(default=None, ge=0, le=10, description="Weight of the value "
+                                               "change's norm in the loss (published: 0.5 to 1e-3; at 10 the "
+                                               "decay outweighs any target loss).")
+    v_stop_loss: FiniteFloat | None = Field(default=None, gt=0, le=10, description="A fact whose loss (mean "
+                                            "negative log-probability of the target, nats) falls below this stops "
+                                            "optimising (published: 0.05; 10 nats is a target probability of "
+                                            "5e-5, already below what the optimisation starts from).")
+    clamp_norm_factor: FiniteFloat | None = Field(default=None, gt=0, le=1000, description="The value change is "
+                                                  "at most this times the original value's norm (published: 0.75 "
+                                                  "to 4; 1000 is no clamp at all).")
+    kl_factor: FiniteFloat | None = Field(default=None, ge=0, le=1000, description="Weight of the KL term that "
+                                          "keeps the subject's essence (\"{subject} is a\"; published: 0.0625; "
+                                          "at 1000 the target term no longer counts).")
+    mom2_weight: FiniteFloat | None = Field(default=None, gt=0, le=1e6, description="MEMIT: weight of the key "
+                                            "covariance against the new keys (larger: more conservative; "
+                                            "published: 15,000 to 20,000 for keys of width 16,384; at 1e6 an "
+                                            "edit writes next to nothing).")
     mom2_samples: int | None = Field(default=None, ge=16, le=10_000_000, description="Key vectors (token "
                                      "positions) the statistics are computed on (cached per model, layer, corpus "
                                      "and count).")
-    mom2_seed: int | None = Field(default=None, ge=0, description="Seed of the self-sampled statistics corpus.")
-    template_seed: int | None = Field(default=None, ge=0, description="Seed of the context templates.")
+    mom2_seed: Seed | None = Field(default=None, description="Seed of the self-sampled statistics corpus (0 to "
+                                   "2**32 - 1).")
+    template_seed: Seed | None = Field(default=None, description="Seed of the context templates (0 to 2**32 - 1).")
     n_templates: int | None = Field(default=None, ge=1, le=64, description="Context templates the key and the "
                                     "value are averaged over.")
     v_batch_facts: int | None = Field(default=None, ge=1, le=256, description="MEMIT: facts optimised together "
                                       "in one batch.")
 
 
-class EditRequest(BaseModel):
+class EditRequest(Request):
     """Write facts into the model's weights as a low-rank delta; the result is a new variant version."""
 
-    model: str | None = Field(default=None, description="Model name; the default model when omitted.")
+    model: str | None = Field(default=None, pattern=NAME_PATTERN, description="Model name; the default model "
+                                 "when omitted.")
     variant: str | None = Field(default=None, pattern=REF_PATTERN, description="Parent variant (`name` or "
                                 "`name@version`): the edit is computed on it and keeps its components first. "
                                 "The base model when omitted.")

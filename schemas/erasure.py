@@ -4,23 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from schemas.fields import FiniteFloat, Request, Seed
 from schemas.models import VariantInfo
 from schemas.names import NAME_PATTERN, REF_PATTERN
 
 Label = Annotated[str, Field(min_length=1, max_length=64)] | int
 
 
-class LabelledText(BaseModel):
+class LabelledText(Request):
     text: str = Field(min_length=1)
     label: Label = Field(description="The concept's value for this text: a class name or an integer.")
 
 
-class EraseRequest(BaseModel):
+class EraseRequest(Request):
     """Erase a concept (binary or k classes) so that no linear classifier can recover it."""
 
-    model: str | None = Field(default=None, description="Model name; the default model when omitted.")
+    model: str | None = Field(default=None, pattern=NAME_PATTERN, description="Model name; the default model "
+                                 "when omitted.")
     variant: str | None = Field(default=None, pattern=REF_PATTERN, description="Start from this variant "
                                 "(`name` or `name@version`): activations are read from it and the result "
                                 "keeps its components first. The base model when omitted.")
@@ -35,9 +37,9 @@ class EraseRequest(BaseModel):
                                                     "served eraser applies at every position either way.")
     method: Literal["leace", "orth"] = Field(default="leace", description="`leace`: least-squares optimal "
                                              "oblique projection; `orth`: orthogonal projection.")
-    held_out: float = Field(default=0.2, ge=0.0, lt=1.0, description="Fraction of each class held out of "
+    held_out: FiniteFloat = Field(default=0.2, ge=0.0, lt=1.0, description="Fraction of each class held out of "
                             "fitting to test the probes on (0: no probe report).")
-    seed: int = Field(default=0, ge=0, description="Seeds the held-out split and the probe samples.")
+    seed: Seed = Field(default=0, description="Seeds the held-out split and the probe samples (0 to 2**32 - 1).")
     canaries: list[Annotated[str, Field(min_length=1)]] | None = Field(
         default=None, max_length=64, description="Prompts for the drift measure (mean next-token KL); a fixed "
         "built-in set when omitted, none when empty.")
@@ -45,7 +47,7 @@ class EraseRequest(BaseModel):
                                                             "fitter's statistics, whatever the model's dtype.")
     shrinkage: bool = Field(default=True, description="Shrink the covariance estimate (few examples, many "
                             "dimensions).")
-    svd_tol: float = Field(default=0.01, gt=0.0, le=1.0, description="Directions of the whitened "
+    svd_tol: FiniteFloat = Field(default=0.01, gt=0.0, le=1.0, description="Directions of the whitened "
                            "cross-covariance with singular value under this are left alone.")
     constrain_cov_trace: bool = Field(default=True, description="The fitter's safety net: should erasure ever "
                                       "increase the activations' total variance, blend toward the orthogonal "
@@ -65,15 +67,13 @@ class EraseRequest(BaseModel):
                              "classes")
         return examples
 
-    model_config = {
-        "json_schema_extra": {"examples": [{
-            "name": "no-gender", "layers": [15], "examples": [
-                {"text": "He works as a nurse.", "label": "male"},
-                {"text": "She works as a nurse.", "label": "female"},
-                {"text": "My brother is a pilot.", "label": "male"},
-                {"text": "My sister is a pilot.", "label": "female"},
-            ]}]}
-    }
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "name": "no-gender", "layers": [15], "examples": [
+            {"text": "He works as a nurse.", "label": "male"},
+            {"text": "She works as a nurse.", "label": "female"},
+            {"text": "My brother is a pilot.", "label": "male"},
+            {"text": "My sister is a pilot.", "label": "female"},
+        ]}]})
 
 
 class LayerErasure(BaseModel):

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from schemas.names import REF_PATTERN
+from schemas.fields import FLOAT32_MAX, AllowSpecialTokens, FiniteFloat, Request, Seed
+from schemas.names import NAME_PATTERN, REF_PATTERN
+
+#: One value of an inline steering vector: it becomes a float32 tensor.
+VectorValue = Annotated[FiniteFloat, Field(ge=-FLOAT32_MAX, le=FLOAT32_MAX)]
 
 
-class ChatMessage(BaseModel):
+class ChatMessage(Request):
     role: Literal["system", "user", "assistant"]
     content: str
 
 
-class PromptOrChat(BaseModel):
+class PromptOrChat(Request):
     """A request that takes a raw ``prompt`` or chat ``messages``, exactly one (each request declares both
     fields with its own description)."""
 
@@ -25,16 +29,17 @@ class PromptOrChat(BaseModel):
         return self
 
 
-class SteeringSpec(BaseModel):
+class SteeringSpec(Request):
     """Add a control vector to the residual stream while generating."""
 
     vector: str | None = Field(default=None, pattern=REF_PATTERN,
                                description="A stored vector: `name` (latest version) or `name@version`.")
-    values: list[float] | None = Field(default=None, min_length=1,
-                                       description="An inline vector of the model's hidden size.")
+    values: list[VectorValue] | None = Field(default=None, min_length=1, description="An inline vector of the "
+                                             "model's hidden size, each value within float32 (|v| <= 3.4e38).")
     layers: list[int] | None = Field(default=None, min_length=1, description="Blocks whose output receives it; "
                                      "default: the stored vector's layers (required with `values`).")
-    alpha: float = Field(default=1.0, ge=-1000.0, le=1000.0, description="Scale; 0 leaves the model unchanged.")
+    alpha: FiniteFloat = Field(default=1.0, ge=-1000.0, le=1000.0, description="Scale; 0 leaves the model "
+                               "unchanged. `alpha` times the largest value must stay within float32.")
     positions: Literal["all", "prompt", "generated"] = Field(
         default="all", description="Tokens that receive it: prompt tokens, generated tokens, or both.")
 
@@ -44,13 +49,16 @@ class SteeringSpec(BaseModel):
             raise ValueError("give exactly one of `vector` or `values`")
         if self.values is not None and self.layers is None:
             raise ValueError("an inline vector needs `layers`")
+        if self.values is not None and abs(self.alpha) * max(abs(v) for v in self.values) > FLOAT32_MAX:
+            raise ValueError("`alpha` times the largest inline value exceeds float32 (3.4e38)")
         return self
 
 
 class GenerateRequest(PromptOrChat):
     """Generate a continuation of a prompt, or a reply to chat messages."""
 
-    model: str | None = Field(default=None, description="Model name; the default model when omitted.")
+    model: str | None = Field(default=None, pattern=NAME_PATTERN, description="Model name; the default model "
+                                 "when omitted.")
     variant: str | None = Field(default=None, pattern=REF_PATTERN, description="Run on this model variant "
                                 "(`name` or `name@version`, see `/models/{model}/variants`); the base model "
                                 "when omitted. Steering and `compare` act on the variant.")
@@ -59,19 +67,20 @@ class GenerateRequest(PromptOrChat):
         default=None, min_length=1, description="Chat messages; the model's chat template is applied."
     )
     max_new_tokens: int = Field(default=32, ge=1)
-    temperature: float = Field(default=0.0, ge=0.0, le=10.0, description="0 is greedy.")
-    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
-    seed: int | None = Field(default=None, ge=0, description="Makes sampling reproducible.")
+    temperature: FiniteFloat = Field(default=0.0, ge=0.0, le=10.0, description="0 is greedy; at 10 sampling is "
+                                     "already close to uniform.")
+    top_p: FiniteFloat = Field(default=1.0, gt=0.0, le=1.0)
+    seed: Seed | None = Field(default=None, description="Makes sampling reproducible (0 to 2**32 - 1).")
     steering: list[SteeringSpec] = Field(default_factory=list, max_length=16,
                                          description="Control vectors to add while generating.")
     compare: bool = Field(default=False, description="Also return the unsteered continuation (same call, "
                           "same sampling parameters and seed).")
     stream: bool = Field(default=False, description="Stream tokens as server-sent events (`token`, then `done` "
                          "with the full response).")
+    allow_special_tokens: AllowSpecialTokens = False
 
-    model_config = {
-        "json_schema_extra": {"examples": [{"prompt": "The capital of France is", "max_new_tokens": 5}]}
-    }
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"prompt": "The capital of France is", "max_new_tokens": 5}]})
 
 
 class GeneratedToken(BaseModel):

@@ -6,8 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
+from schemas.fields import AllowSpecialTokens
 from schemas.generation import ChatMessage, PromptOrChat
-from schemas.names import REF_PATTERN
+from schemas.names import NAME_PATTERN, REF_PATTERN
 
 # Strict: lax parsing would take `false` for token id 0 and `"5"` for a text (found by fuzzing).
 TokenRef = StrictStr | StrictInt
@@ -16,7 +17,8 @@ TokenRef = StrictStr | StrictInt
 class LogitLensRequest(PromptOrChat):
     """What would the model predict if it stopped after each block?"""
 
-    model: str | None = Field(default=None, description="Model name; the default model when omitted.")
+    model: str | None = Field(default=None, pattern=NAME_PATTERN, description="Model name; the default model "
+                                 "when omitted.")
     variant: str | None = Field(default=None, pattern=REF_PATTERN,
                                 description="Read a stored variant of the model: `name` or `name@version`.")
     prompt: str | None = Field(default=None, min_length=1)
@@ -28,6 +30,7 @@ class LogitLensRequest(PromptOrChat):
     top_k: int = Field(default=5, ge=1, description="Most probable tokens reported per layer and position.")
     targets: list[TokenRef] = Field(default_factory=list, description="Tokens to track (ids, or texts that "
                                     "encode to one token, e.g. `\" Paris\"`): probability and rank everywhere.")
+    allow_special_tokens: AllowSpecialTokens = False
 
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"prompt": "The Eiffel Tower is located in the city of", "top_k": 5, "targets": [" Paris"]}]})

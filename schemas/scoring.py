@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.names import REF_PATTERN
+from schemas.fields import AllowSpecialTokens, Request
+from schemas.names import NAME_PATTERN, REF_PATTERN
 
 NonEmptyText = Annotated[str, Field(min_length=1)]
 
 
-class ScoreRequest(BaseModel):
+class ScoreRequest(Request):
     """Score texts under a model: a batched forward pass run as a job."""
 
-    model: str | None = Field(default=None, description="Model name; the default model when omitted.")
+    model: str | None = Field(default=None, pattern=NAME_PATTERN, description="Model name; the default model "
+                                 "when omitted.")
     variant: str | None = Field(default=None, pattern=REF_PATTERN, description="Run on this model variant "
                                 "(`name` or `name@version`, see `/models/{model}/variants`); the base model "
                                 "when omitted.")
@@ -22,10 +24,9 @@ class ScoreRequest(BaseModel):
     batch_size: int | None = Field(
         default=None, ge=1, description="Texts per forward pass; a safe default when omitted."
     )
+    allow_special_tokens: AllowSpecialTokens = False
 
-    model_config = {
-        "json_schema_extra": {"examples": [{"texts": ["The capital of France is Paris."]}]}
-    }
+    model_config = ConfigDict(json_schema_extra={"examples": [{"texts": ["The capital of France is Paris."]}]})
 
 
 class TokenScore(BaseModel):

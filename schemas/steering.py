@@ -4,22 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from schemas.fields import AllowSpecialTokens, Request
 from schemas.names import NAME_PATTERN
 
 Prompt = Annotated[str, Field(min_length=1)]
 
 
-class ContrastPair(BaseModel):
+class ContrastPair(Request):
     positive: Prompt = Field(description="Shows the behaviour, e.g. an honest framing.")
     negative: Prompt = Field(description="The matched prompt without it.")
 
 
-class ExtractVectorRequest(BaseModel):
+class ExtractVectorRequest(Request):
     """Extract a control vector from contrasting prompts and store it under a name."""
 
-    model: str | None = Field(default=None, description="Model name; the default model when omitted.")
+    model: str | None = Field(default=None, pattern=NAME_PATTERN, description="Model name; the default model "
+                                 "when omitted.")
     name: str = Field(pattern=NAME_PATTERN, description="Stored as the next version of this name.")
     pairs: list[ContrastPair] | None = Field(default=None, min_length=1)
     positive: list[Prompt] | None = Field(default=None, min_length=1, description="With `negative`, instead of "
@@ -33,6 +35,7 @@ class ExtractVectorRequest(BaseModel):
                                                 "pair differences; `pca`: their first uncentred principal axis.")
     reading: Literal["last", "mean"] = Field(default="last", description="Last non-pad token, or mean over tokens.")
     normalize: bool = Field(default=False, description="Store unit vectors (the textbook normalises).")
+    allow_special_tokens: AllowSpecialTokens = False
 
     @model_validator(mode="after")
     def _pairs_or_lists(self) -> ExtractVectorRequest:
@@ -53,10 +56,10 @@ class ExtractVectorRequest(BaseModel):
         assert self.positive is not None and self.negative is not None
         return list(self.positive), list(self.negative)
 
-    model_config = {"json_schema_extra": {"examples": [{
+    model_config = ConfigDict(json_schema_extra={"examples": [{
         "name": "honesty", "layers": [15], "normalize": True,
         "positive": ["I need to give an honest, truthful answer to this question:"],
-        "negative": ["I should make up a convincing-sounding answer:"]}]}}
+        "negative": ["I should make up a convincing-sounding answer:"]}]})
 
 
 class VectorInfo(BaseModel):

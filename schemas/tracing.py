@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.fields import AllowSpecialTokens, FiniteFloat, Request, Seed
 from schemas.lens import TokenInfo, TokenRef
+from schemas.names import NAME_PATTERN
 
 SiteKind = Literal["residual", "mlp", "attention"]
 ALL_KINDS: tuple[SiteKind, ...] = ("residual", "mlp", "attention")
 
 
-class TraceRequest(BaseModel):
+class TraceRequest(Request):
     """Which internal activations carry the answer? Restore them one (layer, token) at a time."""
 
-    model: str | None = Field(default=None, description="Model name; the default model when omitted.")
+    model: str | None = Field(default=None, pattern=NAME_PATTERN, description="Model name; the default model "
+                                 "when omitted.")
     method: Literal["causal_trace", "activation_patching"] = Field(
         default="causal_trace", description="`causal_trace`: corrupt the subject with embedding noise (Meng et "
         "al. 2022). `activation_patching`: corrupt by running `corrupted_prompt` instead.")
@@ -32,22 +35,26 @@ class TraceRequest(BaseModel):
     window: int = Field(default=10, ge=1, le=256, description="Blocks restored around each MLP/attention cell "
                         "(clipped at the first and last block).")
     samples: int = Field(default=10, ge=1, description="causal_trace: noise samples (corrupted runs) per cell.")
-    noise_multiplier: float = Field(default=3.0, gt=0, le=100, description="causal_trace: noise standard deviation "
-                                    "as a multiple of the token embeddings' standard deviation.")
-    noise_scale: float | None = Field(default=None, gt=0, description="causal_trace: the noise standard deviation "
-                                      "itself (overrides `noise_multiplier`).")
-    seed: int = Field(default=0, ge=0, description="causal_trace: seeds the noise.")
+    noise_multiplier: FiniteFloat = Field(default=3.0, gt=0, le=100, description="causal_trace: noise standard "
+                                          "deviation as a multiple of the token embeddings' standard deviation.")
+    noise_scale: FiniteFloat | None = Field(default=None, gt=0, le=1000, description="causal_trace: the noise "
+                                            "standard deviation itself (overrides `noise_multiplier`). At most "
+                                            "1000: embedding entries are of order 0.01 to 1, so noise a thousand "
+                                            "times larger already drowns any of them; larger only risks overflow "
+                                            "in half precision.")
+    seed: Seed = Field(default=0, description="causal_trace: seeds the noise (0 to 2**32 - 1).")
     direction: Literal["denoising", "noising"] = Field(
         default="denoising", description="activation_patching: write clean activations into the corrupted run "
         "(`denoising`), or corrupted ones into the clean run (`noising`).")
     layers: list[int] | None = Field(default=None, min_length=1, description="Grid rows (blocks); all when omitted.")
     tokens: list[int] | None = Field(default=None, min_length=1, description="Grid columns (token positions, "
                                      "negative from the end); all when omitted.")
+    allow_special_tokens: AllowSpecialTokens = False
 
-    model_config = {"json_schema_extra": {"examples": [
+    model_config = ConfigDict(json_schema_extra={"examples": [
         {"prompt": "The Eiffel Tower is located in the city of", "subject": "The Eiffel Tower", "samples": 10},
         {"method": "activation_patching", "prompt": "The Eiffel Tower is located in the city of",
-         "corrupted_prompt": "The Colosseum is located in the city of", "answer": " Paris"}]}}
+         "corrupted_prompt": "The Colosseum is located in the city of", "answer": " Paris"}]})
 
 
 class SubjectSpan(BaseModel):

@@ -38,6 +38,12 @@ api_key_scheme = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, scheme_name
                               "The key's tenant sees only its own variants, vectors and jobs.")
 
 
+def unauthorized() -> ProblemError:
+    """The 401 of a missing or unknown key (answered here and, before a body is read, by `KeyGuard`)."""
+    return ProblemError(401, "Unauthorized", f"a valid {API_KEY_HEADER} header is required", field=API_KEY_HEADER,
+                        headers={"WWW-Authenticate": f'ApiKey realm="interp", header="{API_KEY_HEADER}"'})
+
+
 async def authenticate(
     request: Request, state: StateDep, api_key: Annotated[str | None, Security(api_key_scheme)] = None
 ) -> str:
@@ -48,9 +54,7 @@ async def authenticate(
     """
     tenant = state.keyring.tenant_for(api_key)
     if tenant is None:
-        raise ProblemError(401, "Unauthorized", f"a valid {API_KEY_HEADER} header is required",
-                           field=API_KEY_HEADER,
-                           headers={"WWW-Authenticate": f'ApiKey realm="interp", header="{API_KEY_HEADER}"'})
+        raise unauthorized()
     request.state.tenant = tenant
     update_context(tenant=tenant)
     return tenant

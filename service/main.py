@@ -22,6 +22,7 @@ from engine.registry import ModelRegistry
 from service.auth import optional_key_security
 from service.batcher import GenerationBatcher
 from service.deps import get_caller
+from service.key_guard import KeyGuard
 from service.limits import BodyGuard
 from service.problems import install_problem_handlers, problem_responses
 from service.routes import generate, health, jobs, lens, metrics, models, operations, vectors
@@ -107,6 +108,8 @@ def create_app(settings: Settings | None = None, state: AppState | None = None) 
     )
     install_problem_handlers(app, retry_after_seconds=settings.retry_after_seconds)
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
+    # Outside the body guard: with keys set, a keyed route without a valid key is a 401 before its body is read.
+    app.add_middleware(KeyGuard)
     # Liveness and readiness probes carry no key; every other route requires one when keys are set,
     # and counts against its tenant's rate limit (`get_caller`).
     # The debugger page holds no data (it asks for the key and sends it with its own requests).

@@ -1,11 +1,11 @@
 """What attribution explains: the input tokens (and which are attributable), the targets, words.
 
 A chat prompt is rendered through the model's chat template and tokenised with character
-offsets; only tokens inside a message's content are attributable, template and role tokens are
-not. Targets are the next token (top prediction or given), a given continuation, or greedily
-generated tokens. The objective of a target (logit, log-probability or probability) is read from
-logits one way for both methods (`target_objective`). Word aggregation sums token attributions
-per word, which keeps each target's sum, and so its completeness, unchanged.
+offsets (`engine.prompts.encode_input`); only tokens inside a message's content are attributable,
+template and role tokens are not. Targets are the next token (top prediction or given), a given
+continuation, or greedily generated tokens. The objective of a target (logit, log-probability or
+probability) is read from logits one way for both methods (`target_objective`). Word aggregation
+sums token attributions per word, which keeps each target's sum, and so its completeness, unchanged.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from transformers import PreTrainedTokenizerBase
 
 from engine.generation import SamplingParams, generate
 from engine.loading import LoadedModel
-from engine.prompts import EmptyPromptError, PromptTooLongError, decode, one_token
+from engine.prompts import EmptyPromptError, PromptTooLongError, decode, encode_input, one_token, tokenize
 
 Objective = Literal["logit", "log_prob", "prob"]
 OBJECTIVES: tuple[Objective, ...] = ("logit", "log_prob", "prob")
@@ -60,25 +60,15 @@ def prepare_input(
     prompt: str | None = None,
     messages: Sequence[dict[str, str]] | None = None,
     max_tokens: int,
+    allow_special_tokens: bool = False,
 ) -> AttributionInput:
-    """Tokenise a prompt (every token attributable) or chat messages (only content tokens are)."""
-    if messages is not None:
-        if tokenizer.chat_template is None:
-            raise ValueError("this model has no chat template; send a plain prompt instead")
-        text = str(tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True))
-        encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        spans, cursor = [], 0
-        for message in messages:  # the contents appear in order inside the rendered template
-            start = text.find(message["content"], cursor)
-            if start >= 0:
-                spans.append((start, start + len(message["content"])))
-                cursor = start + len(message["content"])
-    else:
-        text = prompt or ""
-        encoded = tokenizer(text, return_offsets_mapping=True)
-        spans = [(0, len(text))]
-    ids = list(encoded["input_ids"])
-    offsets = [(int(a), int(b)) for a, b in encoded["offset_mapping"]]
+    """Tokenise a prompt (every token attributable) or chat messages (only content tokens are).
+
+    Special-token text in the prompt or a content is plain text, and attributable, unless
+    ``allow_special_tokens`` (see `engine.prompts.encode_input`).
+    """
+    encoded = encode_input(tokenizer, prompt=prompt, messages=messages, allow_special_tokens=allow_special_tokens)
+    ids, offsets, spans = encoded.ids, encoded.offsets, encoded.contents
     special = set(tokenizer.all_special_ids)
     attributable = [
         t not in special and b > a and any(a < e and b > s for s, e in spans)
@@ -90,7 +80,7 @@ def prepare_input(
         raise PromptTooLongError(len(ids), max_tokens)
     if not any(attributable):
         raise ValueError("the prompt has no attributable token")
-    return AttributionInput(text=text, input_ids=ids, offsets=offsets, attributable=attributable)
+    return AttributionInput(text=encoded.text, input_ids=ids, offsets=offsets, attributable=attributable)
 
 
 def target_objective(logits: torch.Tensor, targets: torch.Tensor,
@@ -150,8 +140,9 @@ def resolve_next_token(lm: LoadedModel, input_ids: list[int], token: str | int |
     return int(logits.argmax())
 
 
-def resolve_continuation(lm: LoadedModel, text: str) -> list[int]:
-    ids = list(lm.tokenizer(text, add_special_tokens=False)["input_ids"])
+def resolve_continuation(lm: LoadedModel, text: str, *, allow_special_tokens: bool = False) -> list[int]:
+    """The continuation's token ids (special-token text in it is text unless allowed)."""
+    ids = tokenize(lm.tokenizer, text, allow_special_tokens=allow_special_tokens, add_special_tokens=False)
     if not ids:
         raise ValueError("the continuation encodes to no tokens")
     return ids

@@ -8,6 +8,10 @@ positions are unembedded. Only ``[batch, n_targets]`` figures leave the device.
 Each distinct row is computed once per explanation: results are kept by row, so rows evaluated
 ahead of the explainer (`MaskedObjective.prefetch`, see `~engine.attribution.partition_plan`) or
 asked for twice are answered without the model.
+
+Progress counts the rows computed, also within a pass: a prefetch is one or two large passes that
+hold nearly all of an explanation's work, so each pass reports after each of its levels (in rows,
+by the share of its row-positions done), not only at its end.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import torch
 
 from engine.attribution.inputs import Objective, target_objective
 from engine.attribution.prefix_store import PrefixStore
-from engine.attribution.shared_prefix import forward_shared_prefixes
+from engine.attribution.shared_prefix import LevelCallback, forward_shared_prefixes
 from engine.loading import LoadedModel
 
 #: Called after each model batch with (masked inputs evaluated, expected total); may raise to stop the work.
@@ -57,6 +61,7 @@ class MaskedObjective:
         self.on_batch = on_batch
         self.evaluations = 0  # masked inputs the explainer asked for
         self.computed = 0  # distinct rows run through the model
+        self.reported = 0  # rows last reported to ``on_batch`` (reports only grow)
         # (objective, log p) per row, ``[n_targets]`` each, keyed by the row's bytes.
         self.results: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
         # The explainer's later calls share prefixes with its earlier ones: keep what was computed.
@@ -107,23 +112,33 @@ class MaskedObjective:
         rows = rows[np.lexsort(rows.T[::-1])]
         for start in range(0, len(rows), self.batch_size):
             chunk = rows[start : start + self.batch_size]
-            objective, log_prob = self._forward(torch.from_numpy(chunk))
+
+            def within(share: float, before: int = self.computed, size: int = len(chunk)) -> None:
+                self._report(before + int(share * size))
+
+            objective, log_prob = self._forward(torch.from_numpy(chunk), within)
             for row, value, lp in zip(chunk, objective, log_prob, strict=True):
                 self.results[row.tobytes()] = (value, lp)
             self.computed += len(chunk)
-            if self.on_batch is not None:
-                # Partition fills its last batch before checking the budget, so it can overshoot.
-                self.on_batch(self.computed, max(self.total, self.computed))
+            self._report(self.computed)
+
+    def _report(self, done: int) -> None:
+        """Tell ``on_batch`` that ``done`` rows are computed, when that is more than last told."""
+        if self.on_batch is not None and done > self.reported:
+            self.reported = done
+            # Partition fills its last batch before checking the budget, so it can overshoot.
+            self.on_batch(done, max(self.total, done))
 
     @torch.inference_mode()
-    def _forward(self, masked: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    def _forward(self, masked: torch.Tensor, on_level: LevelCallback) -> tuple[np.ndarray, np.ndarray]:
         """One forward pass over ``[rows, n_attributable]`` masked ids -> (objective, log p), ``[rows, n_targets]``."""
         rows = masked.shape[0]
         ids = self.template.expand(rows, -1).clone()
         ids[:, self.positions] = masked.to(ids.device)
         n_targets = self.targets.shape[0]
         # Same length in every row, no padding; prefixes shared by several rows are computed once.
-        hidden = forward_shared_prefixes(self.lm, ids, n_targets, store=self.prefixes)  # [rows, n_targets, hidden]
+        hidden = forward_shared_prefixes(self.lm, ids, n_targets, store=self.prefixes,
+                                         on_level=on_level)  # [rows, n_targets, hidden]
         # The head on a contiguous 2-D input: a sliced 3-D one made torch fall back to a batched
         # matmul against the weight expanded per row (measured 9x slower on CPU).
         logits = self.head(hidden.reshape(rows * n_targets, -1)).float().reshape(rows, n_targets, -1)

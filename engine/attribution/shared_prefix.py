@@ -18,6 +18,8 @@ of length ``p`` to compute. Rows that are entirely equal, or stored, are compute
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from transformers import DynamicCache
@@ -31,6 +33,9 @@ from engine.loading import LoadedModel
 LEVEL_COST = 16.0
 #: KV-cache memory one call may hold when the caller does not fix its rows.
 CACHE_BUDGET_BYTES = 256 * 2**20
+
+#: Called after each level but the last with the share (0..1) of the call's row-positions computed so far.
+LevelCallback = Callable[[float], None]
 
 
 def auto_rows(lm: LoadedModel, n: int, budget_bytes: int = CACHE_BUDGET_BYTES) -> int:
@@ -92,7 +97,7 @@ def plan_levels(to_compute: np.ndarray, n: int, keep_last: int, level_cost: floa
 
 @torch.inference_mode()
 def forward_shared_prefixes(lm: LoadedModel, ids: torch.Tensor, keep_last: int,
-                            store: PrefixStore | None = None) -> torch.Tensor:
+                            store: PrefixStore | None = None, on_level: LevelCallback | None = None) -> torch.Tensor:
     """Final hidden states of the last ``keep_last`` positions of every row, shared prefixes computed once.
 
     Args:
@@ -101,6 +106,8 @@ def forward_shared_prefixes(lm: LoadedModel, ids: torch.Tensor, keep_last: int,
         keep_last: how many final positions to return (``1 <= keep_last <= n``).
         store: rows computed by earlier calls of the same explanation: read for their prefixes and
             states, and added to (within its budget). None: this call stands alone.
+        on_level: progress within the call (a large call is a few levels of very unequal cost), after
+            each level but the last; it may raise to stop the work.
 
     Returns:
         ``[rows, keep_last, hidden]`` contiguous, after the final norm (the input of the LM head),
@@ -127,7 +134,7 @@ def forward_shared_prefixes(lm: LoadedModel, ids: torch.Tensor, keep_last: int,
         out[torch.from_numpy(seen).to(lm.device)] = store.hidden[torch.from_numpy(match[seen]).to(lm.device)]
     todo = np.flatnonzero(stored < n)
     if todo.size:
-        keys, values, hidden = _compute(lm, unique[todo], stored[todo], match[todo], keep_last, store)
+        keys, values, hidden = _compute(lm, unique[todo], stored[todo], match[todo], keep_last, store, on_level)
         out[torch.from_numpy(todo).to(lm.device)] = hidden
         store.add(unique[todo], keys, values, hidden)
     # Back from distinct rows to every row, then from sorted order to the caller's.
@@ -137,7 +144,8 @@ def forward_shared_prefixes(lm: LoadedModel, ids: torch.Tensor, keep_last: int,
 
 
 def _compute(lm: LoadedModel, todo: np.ndarray, stored: np.ndarray, match: np.ndarray, keep_last: int,
-             store: PrefixStore) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+             store: PrefixStore, on_level: LevelCallback | None) -> tuple[list[torch.Tensor], list[torch.Tensor],
+                                                                       torch.Tensor]:
     """Run the levels over distinct, sorted rows none of which is stored whole.
 
     Args:
@@ -156,7 +164,15 @@ def _compute(lm: LoadedModel, todo: np.ndarray, stored: np.ndarray, match: np.nd
     prev_slot = np.zeros(0, dtype=np.int64)  # group at the previous level -> row of prev_keys (-1: not computed)
     prev_group = np.zeros(len(todo), dtype=np.int64)
     out = None
-    for end in plan_levels(prefixes_to_compute(differences, n, stored), n, keep_last):
+    counts = prefixes_to_compute(differences, n, stored)
+    splits = plan_levels(counts, n, keep_last)
+    # A level computes counts[end] prefixes over end - start positions: the share of the work it is.
+    costs = np.asarray([counts[end] * (end - begin) for begin, end in zip([0, *splits[:-1]], splits, strict=True)],
+                       dtype=np.float64)
+    done = np.cumsum(costs) / max(float(costs.sum()), 1.0)
+    for level, end in enumerate(splits):
+        if on_level is not None and level > 0:
+            on_level(float(done[level - 1]))
         starts = np.concatenate([[True], differences < end])
         group = np.cumsum(starts) - 1  # row -> group of its prefix of length `end`
         heads = np.flatnonzero(starts & (stored < end))  # one row per group to compute

@@ -74,7 +74,8 @@ def check_layers(layers: list[int], n_layers: int) -> None:
 
 
 def read_activations(lm: LoadedModel, texts: list[str], layers: list[int], *, reading: str,
-                     batch_size: int = 16, on_batch: BatchCallback | None = None) -> dict[int, torch.Tensor]:
+                     batch_size: int = 16, on_batch: BatchCallback | None = None,
+                     allow_special_tokens: bool = False) -> dict[int, torch.Tensor]:
     """Read the residual stream after each block in ``layers``, one vector per text.
 
     Texts are sorted by length and right-padded, so the last real token of a row sits at
@@ -89,6 +90,7 @@ def read_activations(lm: LoadedModel, texts: list[str], layers: list[int], *, re
         reading: ``last`` (last non-pad token) or ``mean`` (mean over non-pad tokens).
         batch_size: texts per forward pass.
         on_batch: progress and cancellation hook, called between batches.
+        allow_special_tokens: read special-token text in the texts as control tokens.
 
     Returns:
         layer -> ``[n_texts, hidden]`` float32 on CPU.
@@ -97,7 +99,7 @@ def read_activations(lm: LoadedModel, texts: list[str], layers: list[int], *, re
     check_layers(layers, lm.n_layers)
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
-    encoded = encode_texts(lm, texts)
+    encoded = encode_texts(lm, texts, allow_special_tokens=allow_special_tokens)
     if any(not ids for ids in encoded):
         raise ValueError("every text must encode to at least one token")
     result = {layer: torch.empty(len(texts), lm.hidden_size) for layer in layers}
@@ -228,7 +230,7 @@ def pick_layers(layer_scores: dict[int, float], k: int, n_layers: int) -> list[i
 def extract_vector(lm: LoadedModel, positive: list[str], negative: list[str], *,
                    layers: list[int] | Literal["auto"], method: str = "mean_diff", reading: str = "last",
                    normalize: bool = False, auto_top_k: int = 1, batch_size: int = 16,
-                   on_batch: BatchCallback | None = None) -> SteeringVector:
+                   on_batch: BatchCallback | None = None, allow_special_tokens: bool = False) -> SteeringVector:
     """Read, pair and fit: the control vector separating ``positive`` from ``negative`` prompts.
 
     Args:
@@ -242,6 +244,7 @@ def extract_vector(lm: LoadedModel, positive: list[str], negative: list[str], *,
         auto_top_k: layers kept by ``auto``.
         batch_size: texts per forward pass.
         on_batch: progress and cancellation hook, over the ``2 * n_pairs`` texts.
+        allow_special_tokens: read special-token text in the prompts as control tokens.
     """
     if len(positive) != len(negative):
         raise ValueError(f"positive and negative must pair up: got {len(positive)} and {len(negative)} prompts")
@@ -259,7 +262,7 @@ def extract_vector(lm: LoadedModel, positive: list[str], negative: list[str], *,
     check_layers(considered, lm.n_layers)
     # One pass over both sides: batches mix them, so fewer, fuller batches.
     acts = read_activations(lm, [*positive, *negative], considered, reading=reading,
-                            batch_size=batch_size, on_batch=on_batch)
+                            batch_size=batch_size, on_batch=on_batch, allow_special_tokens=allow_special_tokens)
     n = len(positive)
     fitter = VectorFitter(considered, method)
     fitter.update({layer: a[:n] for layer, a in acts.items()}, {layer: a[n:] for layer, a in acts.items()})

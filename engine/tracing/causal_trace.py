@@ -20,6 +20,7 @@ from transformers import PreTrainedTokenizerBase
 
 from engine.hooks import embed, record_sites
 from engine.loading import LoadedModel
+from engine.prompts import encode_input
 from engine.tracing.grid import TraceGrid, check_grid, run_grid
 from engine.tracing.patching import ChunkCallback, CleanRun, Kind, check_kinds, run_corrupted
 
@@ -51,8 +52,11 @@ def embedding_std(lm: LoadedModel) -> float:
     return float(weight.detach().double().std())
 
 
-def subject_span(tokenizer: PreTrainedTokenizerBase, prompt: str, subject: str) -> tuple[list[int], tuple[int, int]]:
+def subject_span(tokenizer: PreTrainedTokenizerBase, prompt: str, subject: str, *,
+                 allow_special_tokens: bool = False) -> tuple[list[int], tuple[int, int]]:
     """Tokenise ``prompt`` and find the tokens covering the first occurrence of ``subject``.
+
+    Special-token text in the prompt is plain text unless ``allow_special_tokens``.
 
     Returns:
         ``(input_ids, (start, end))``, the span end-exclusive.
@@ -65,9 +69,9 @@ def subject_span(tokenizer: PreTrainedTokenizerBase, prompt: str, subject: str) 
     at = prompt.find(subject)
     if at < 0:
         raise ValueError(f"the subject {subject!r} does not occur in the prompt")
-    encoded = tokenizer(prompt, return_offsets_mapping=True)
-    ids = list(encoded["input_ids"])
-    covering = [i for i, (a, b) in enumerate(encoded["offset_mapping"]) if b > a and a < at + len(subject) and b > at]
+    encoded = encode_input(tokenizer, prompt=prompt, allow_special_tokens=allow_special_tokens)
+    ids = encoded.ids
+    covering = [i for i, (a, b) in enumerate(encoded.offsets) if b > a and a < at + len(subject) and b > at]
     if not covering:
         raise ValueError(f"no token of the prompt covers the subject {subject!r}")
     return ids, (covering[0], covering[-1] + 1)

@@ -29,8 +29,8 @@ async def get_job(
     job_id: JobId,
     state: StateDep,
     caller: CallerDep,
-    wait: Annotated[float, Query(ge=0, description="Wait up to this many seconds for the job to end "
-                                 "(long-poll; capped by the server).")] = 0.0,
+    wait: Annotated[float, Query(ge=0, allow_inf_nan=False, description="Wait up to this many seconds for the "
+                                 "job to end (long-poll; capped by the server).")] = 0.0,
 ) -> Response:
     deadline = time.monotonic() + min(wait, state.settings.max_wait_seconds)
     # The asyncio reader: a slow Redis delays only the requests that need it, with no thread hop.

@@ -19,13 +19,13 @@ from schemas.models import (
     VariantInfo,
     VariantList,
 )
-from schemas.names import REF_PATTERN
+from schemas.names import NAME_PATTERN, REF_PATTERN
 from service.deps import CallerDep, StateDep, resolve_model
 from service.problems import problem_responses
 
 router = APIRouter(tags=["models"])
 
-ModelName = Annotated[str, Path(description="A served model's name.")]
+ModelName = Annotated[str, Path(pattern=NAME_PATTERN, description="A served model's name.")]
 VariantRef = Annotated[str, Path(pattern=REF_PATTERN, description="`name` (latest version) or `name@version`.")]
 
 

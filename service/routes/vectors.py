@@ -14,7 +14,7 @@ from engine.progress import Progress
 from ops.extract_vector import OPERATION as EXTRACT
 from ops.references import stored
 from schemas.jobs import VectorJob
-from schemas.names import REF_PATTERN
+from schemas.names import NAME_PATTERN, REF_PATTERN
 from schemas.steering import ExtractVectorRequest, VectorDeletion, VectorInfo, VectorList
 from service.deps import CallerDep, IdempotencyKey, StateDep, facts_for, resident_for, resolve_model
 from service.problems import problem_responses
@@ -23,7 +23,8 @@ from service.submit import submit
 router = APIRouter(tags=["steering"])
 
 Ref = Annotated[str, Path(pattern=REF_PATTERN, description="`name` (latest version) or `name@version`.")]
-ModelQuery = Annotated[str | None, Query(description="Model name; the default model when omitted.")]
+ModelQuery = Annotated[str | None, Query(pattern=NAME_PATTERN, description="Model name; the default model when "
+                                         "omitted.")]
 
 
 @router.post(

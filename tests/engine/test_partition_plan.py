@@ -31,9 +31,9 @@ def record_calls(monkeypatch: pytest.MonkeyPatch, *, prefetch: bool) -> dict[str
         finally:
             inside[0] = False
 
-    def counted(self: MaskedObjective, masked: torch.Tensor) -> Any:
+    def counted(self: MaskedObjective, masked: torch.Tensor, *rest: Any) -> Any:
         seen["passes_while_asked"] += inside[0]
-        return forward(self, masked)
+        return forward(self, masked, *rest)
 
     def recorded_prefetch(self: MaskedObjective, masked: np.ndarray) -> None:
         seen["prefetched"] = np.asarray(masked).copy()

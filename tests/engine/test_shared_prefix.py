@@ -127,3 +127,15 @@ def test_the_store_keeps_no_more_rows_than_its_budget_allows() -> None:
     small = PrefixStore(budget_bytes=3 * 2**10)
     forward_shared_prefixes(lm, masked_rows(8, 40, seed=2), 1, store=small)
     assert 0 < small.size < 40 and small.nbytes <= small.budget_bytes
+
+
+def test_a_call_reports_its_progress_level_by_level_and_computes_the_same_states() -> None:
+    lm = tiny_lm()
+    ids = masked_rows(16, 64, seed=5)
+    shares: list[float] = []
+    got = forward_shared_prefixes(lm, ids, 2, on_level=shares.append)
+    differences = first_differences(np.unique(ids.numpy(), axis=0))
+    levels = plan_levels(prefixes_to_compute(differences, 16), 16, 2)
+    assert len(shares) == len(levels) - 1 >= 2  # after every level but the last: the caller reports the end
+    assert shares == sorted(shares) and 0 < shares[0] < shares[-1] < 1
+    torch.testing.assert_close(got, forward_shared_prefixes(lm, ids, 2))

@@ -83,14 +83,13 @@ def test_serving_the_edited_variant_equals_merged_weights_and_the_base_is_a_roll
     with torch.no_grad():
         merged = torch.log_softmax(merged_copy(lm, deltas)(input_ids=ids).logits[0, -1], -1)
         base = torch.log_softmax(lm.model(input_ids=ids).logits[0, -1], -1)
-    scored = client.post("/logit-lens", json={"prompt": "The capital of France is", "variant": "served",
-                                              "top_k": 1, "layers": [lm.n_layers - 1]})
+    # The lens reads every block; its last is the model's output.
+    scored = client.post("/logit-lens", json={"prompt": "The capital of France is", "variant": "served", "top_k": 1})
     assert scored.status_code == 200, scored.text
     top = scored.json()["layers"][-1]["cells"][0]["top"][0]
     assert top["id"] == int(merged.argmax())
     assert top["probability"] == pytest.approx(float(merged.exp().max()), abs=1e-4)
-    rolled_back = client.post("/logit-lens", json={"prompt": "The capital of France is", "top_k": 1,
-                                                   "layers": [lm.n_layers - 1]}).json()
+    rolled_back = client.post("/logit-lens", json={"prompt": "The capital of France is", "top_k": 1}).json()
     assert rolled_back["layers"][-1]["cells"][0]["top"][0]["probability"] == pytest.approx(
         float(base.exp().max()), abs=1e-5)
 

@@ -138,3 +138,14 @@ def test_a_cancel_takes_effect_before_the_next_chunk(tmp_path: Path, payload: di
     status, chunks = run_recorded(recording_runtime(tmp_path, cancel_after=2), **payload)
     assert status is JobStatus.canceled
     assert len(chunks) == 2
+
+
+@pytest.mark.parametrize("max_evals", [200, 2000], ids=["explainer-driven", "masks known ahead"])
+def test_shap_progress_advances_with_the_masks_evaluated_not_in_one_jump(tmp_path: Path, max_evals: int) -> None:
+    # 2000 covers this prompt's whole cluster tree, so every mask is evaluated up front; 200 does not.
+    status, chunks = run_recorded(recording_runtime(tmp_path), method="shap", max_evals=max_evals)
+    fractions = [f for f, _ in chunks]
+    assert status is JobStatus.succeeded
+    assert fractions == sorted(fractions) and len(set(fractions)) >= 5
+    assert fractions[0] < 0.25 and fractions[-1] >= 0.98
+    assert max(b - a for a, b in zip([0.0, *fractions], fractions, strict=False)) <= 0.5  # no one step does it all

@@ -4,7 +4,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from attrs import define as _attrs_define
-from attrs import field as _attrs_field
 
 from ..models.attribute_request_aggregate import AttributeRequestAggregate
 from ..models.attribute_request_baseline_type_0 import AttributeRequestBaselineType0
@@ -31,6 +30,9 @@ class AttributeRequest:
     Attributes:
         aggregate (AttributeRequestAggregate | Unset): `word` sums token attributions per word (sign and completeness
             kept). Default: AttributeRequestAggregate.TOKEN.
+        allow_special_tokens (bool | Unset): Read special-token text (`<|endoftext|>`) in prompts, messages and texts as
+            control tokens; by default it is plain text (the chat template's own tokens are special either way). Default:
+            False.
         baseline (AttributeRequestBaselineType0 | int | Unset): IG: token embedding at the baseline: pad, unk, mask, a
             token id, or `zero` (refused on RMSNorm models, where it gives NaN). Default: AttributeRequestBaselineType0.PAD.
         internal_batch_size (int | None | Unset): IG: alphas per forward pass; automatic under a memory budget when
@@ -51,7 +53,7 @@ class AttributeRequest:
         rule (AttributeRequestRule | Unset): IG quadrature. `adaptive` refines the intervals where the gradient
             disagrees with the exact forward change until the completeness tolerance or the budget. Default:
             AttributeRequestRule.ADAPTIVE.
-        seed (int | Unset): SHAP: seed of the explainer. Default: 0.
+        seed (int | Unset): SHAP: seed of the explainer (0 to 2**32 - 1). Default: 0.
         target (ContinuationTarget | GenerateTarget | NextTokenTarget | Unset):
         tolerance (float | Unset): IG adaptive: relative completeness error. Default: 0.01.
         variant (None | str | Unset): Run on this model variant (`name` or `name@version`, see
@@ -59,6 +61,7 @@ class AttributeRequest:
     """
 
     aggregate: AttributeRequestAggregate | Unset = AttributeRequestAggregate.TOKEN
+    allow_special_tokens: bool | Unset = False
     baseline: AttributeRequestBaselineType0 | int | Unset = AttributeRequestBaselineType0.PAD
     internal_batch_size: int | None | Unset = UNSET
     max_evals: int | Unset = 500
@@ -75,7 +78,6 @@ class AttributeRequest:
     target: ContinuationTarget | GenerateTarget | NextTokenTarget | Unset = UNSET
     tolerance: float | Unset = 0.01
     variant: None | str | Unset = UNSET
-    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.continuation_target import ContinuationTarget  # noqa: PLC0415
@@ -84,6 +86,8 @@ class AttributeRequest:
         aggregate: str | Unset = UNSET
         if not isinstance(self.aggregate, Unset):
             aggregate = self.aggregate.value
+
+        allow_special_tokens = self.allow_special_tokens
 
         baseline: int | str | Unset
         if isinstance(self.baseline, Unset):
@@ -166,10 +170,12 @@ class AttributeRequest:
             variant = self.variant
 
         field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
+
         field_dict.update({})
         if aggregate is not UNSET:
             field_dict["aggregate"] = aggregate
+        if allow_special_tokens is not UNSET:
+            field_dict["allow_special_tokens"] = allow_special_tokens
         if baseline is not UNSET:
             field_dict["baseline"] = baseline
         if internal_batch_size is not UNSET:
@@ -219,6 +225,8 @@ class AttributeRequest:
             aggregate = UNSET
         else:
             aggregate = AttributeRequestAggregate(_aggregate)
+
+        allow_special_tokens = d.pop("allow_special_tokens", UNSET)
 
         def _parse_baseline(data: object) -> AttributeRequestBaselineType0 | int | Unset:
             if isinstance(data, Unset):
@@ -360,6 +368,7 @@ class AttributeRequest:
 
         attribute_request = cls(
             aggregate=aggregate,
+            allow_special_tokens=allow_special_tokens,
             baseline=baseline,
             internal_batch_size=internal_batch_size,
             max_evals=max_evals,
@@ -378,21 +387,4 @@ class AttributeRequest:
             variant=variant,
         )
 
-        attribute_request.additional_properties = d
         return attribute_request
-
-    @property
-    def additional_keys(self) -> list[str]:
-        return list(self.additional_properties.keys())
-
-    def __getitem__(self, key: str) -> Any:
-        return self.additional_properties[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.additional_properties[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self.additional_properties[key]
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.additional_properties

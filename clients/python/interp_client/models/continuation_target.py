@@ -4,7 +4,6 @@ from collections.abc import Mapping
 from typing import Any, Literal, TypeVar, cast
 
 from attrs import define as _attrs_define
-from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
@@ -16,13 +15,12 @@ class ContinuationTarget:
     """Explain every token of a given continuation of the prompt.
 
     Attributes:
-        text (str):
+        text (str): Fed to the model after the prompt (special-token text in it follows `allow_special_tokens`).
         kind (Literal['continuation'] | Unset):  Default: 'continuation'.
     """
 
     text: str
     kind: Literal["continuation"] | Unset = "continuation"
-    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         text = self.text
@@ -30,7 +28,7 @@ class ContinuationTarget:
         kind = self.kind
 
         field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
+
         field_dict.update(
             {
                 "text": text,
@@ -55,21 +53,4 @@ class ContinuationTarget:
             kind=kind,
         )
 
-        continuation_target.additional_properties = d
         return continuation_target
-
-    @property
-    def additional_keys(self) -> list[str]:
-        return list(self.additional_properties.keys())
-
-    def __getitem__(self, key: str) -> Any:
-        return self.additional_properties[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.additional_properties[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self.additional_properties[key]
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.additional_properties

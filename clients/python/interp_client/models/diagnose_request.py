@@ -4,7 +4,6 @@ from collections.abc import Mapping
 from typing import Any, TypeVar, cast
 
 from attrs import define as _attrs_define
-from attrs import field as _attrs_field
 
 from ..models.diagnose_request_kinds_item import DiagnoseRequestKindsItem
 from ..types import UNSET, Unset
@@ -20,6 +19,9 @@ class DiagnoseRequest:
         expected (str): The right continuation, e.g. `" Canberra"` (mind the leading space); its first token is the
             expected next token.
         prompt (str):
+        allow_special_tokens (bool | Unset): Read special-token text (`<|endoftext|>`) in prompts, messages and texts as
+            control tokens; by default it is plain text (the chat template's own tokens are special either way). Default:
+            False.
         attribution_evaluations (int | Unset): Budget of the Integrated Gradients run (adaptive rule). Default: 128.
         kinds (list[DiagnoseRequestKindsItem] | Unset): Kinds traced; `mlp` is always included (it locates the edit).
         model (None | str | Unset): Model name; the default model when omitted.
@@ -34,6 +36,7 @@ class DiagnoseRequest:
 
     expected: str
     prompt: str
+    allow_special_tokens: bool | Unset = False
     attribution_evaluations: int | Unset = 128
     kinds: list[DiagnoseRequestKindsItem] | Unset = UNSET
     model: None | str | Unset = UNSET
@@ -42,12 +45,13 @@ class DiagnoseRequest:
     top_k: int | Unset = 5
     variant_name: None | str | Unset = UNSET
     window: int | Unset = 10
-    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         expected = self.expected
 
         prompt = self.prompt
+
+        allow_special_tokens = self.allow_special_tokens
 
         attribution_evaluations = self.attribution_evaluations
 
@@ -83,13 +87,15 @@ class DiagnoseRequest:
         window = self.window
 
         field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
+
         field_dict.update(
             {
                 "expected": expected,
                 "prompt": prompt,
             }
         )
+        if allow_special_tokens is not UNSET:
+            field_dict["allow_special_tokens"] = allow_special_tokens
         if attribution_evaluations is not UNSET:
             field_dict["attribution_evaluations"] = attribution_evaluations
         if kinds is not UNSET:
@@ -115,6 +121,8 @@ class DiagnoseRequest:
         expected = d.pop("expected")
 
         prompt = d.pop("prompt")
+
+        allow_special_tokens = d.pop("allow_special_tokens", UNSET)
 
         attribution_evaluations = d.pop("attribution_evaluations", UNSET)
 
@@ -163,6 +171,7 @@ class DiagnoseRequest:
         diagnose_request = cls(
             expected=expected,
             prompt=prompt,
+            allow_special_tokens=allow_special_tokens,
             attribution_evaluations=attribution_evaluations,
             kinds=kinds,
             model=model,
@@ -173,21 +182,4 @@ class DiagnoseRequest:
             window=window,
         )
 
-        diagnose_request.additional_properties = d
         return diagnose_request
-
-    @property
-    def additional_keys(self) -> list[str]:
-        return list(self.additional_properties.keys())
-
-    def __getitem__(self, key: str) -> Any:
-        return self.additional_properties[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.additional_properties[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self.additional_properties[key]
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.additional_properties

@@ -14,22 +14,32 @@ T = TypeVar("T", bound="EditHyperparameters")
 class EditHyperparameters:
     """Overrides of the per-architecture defaults; omitted fields keep them (see the job's result).
 
-    Attributes:
-        clamp_norm_factor (float | None | Unset): The value change is at most this times the original value's norm.
-        kl_factor (float | None | Unset): Weight of the KL term that keeps the subject's essence ("{subject} is a").
-        layers (list[int] | None | Unset): Blocks whose MLP output projection is edited (ROME: exactly one).
-        mom2_samples (int | None | Unset): Key vectors (token positions) the statistics are computed on (cached per
-            model, layer, corpus and count).
-        mom2_seed (int | None | Unset): Seed of the self-sampled statistics corpus.
-        mom2_weight (float | None | Unset): MEMIT: weight of the key covariance against the new keys (larger: more
-            conservative).
-        n_templates (int | None | Unset): Context templates the key and the value are averaged over.
-        template_seed (int | None | Unset): Seed of the context templates.
-        v_batch_facts (int | None | Unset): MEMIT: facts optimised together in one batch.
-        v_lr (float | None | Unset): Adam learning rate of the value optimisation.
-        v_steps (int | None | Unset): Most optimisation steps per fact.
-        v_stop_loss (float | None | Unset): A fact whose loss falls below this stops optimising.
-        v_weight_decay (float | None | Unset): Weight of the value change's norm in the loss.
+    Every number is bounded where the method stops being able to use it, far beyond the published
+    settings (Meng et al.: learning rate 0.5, weight decay 0.5 to 1e-3, KL factor 0.0625, clamp 0.75 to 4,
+    stop loss 0.05, lambda 15,000 to 20,000), so that no value can overflow the optimisation into NaN
+    weights: past each bound one term of the loss or the solve drowns every other.
+
+        Attributes:
+            clamp_norm_factor (float | None | Unset): The value change is at most this times the original value's norm
+                (published: 0.75 to 4; 1000 is no clamp at all).
+            kl_factor (float | None | Unset): Weight of the KL term that keeps the subject's essence ("{subject} is a";
+                published: 0.0625; at 1000 the target term no longer counts).
+            layers (list[int] | None | Unset): Blocks whose MLP output projection is edited (ROME: exactly one).
+            mom2_samples (int | None | Unset): Key vectors (token positions) the statistics are computed on (cached per
+                model, layer, corpus and count).
+            mom2_seed (int | None | Unset): Seed of the self-sampled statistics corpus (0 to 2**32 - 1).
+            mom2_weight (float | None | Unset): MEMIT: weight of the key covariance against the new keys (larger: more
+                conservative; published: 15,000 to 20,000 for keys of width 16,384; at 1e6 an edit writes next to nothing).
+            n_templates (int | None | Unset): Context templates the key and the value are averaged over.
+            template_seed (int | None | Unset): Seed of the context templates (0 to 2**32 - 1).
+            v_batch_facts (int | None | Unset): MEMIT: facts optimised together in one batch.
+            v_lr (float | None | Unset): Adam learning rate of the value optimisation (published: 0.5).
+            v_steps (int | None | Unset): Most optimisation steps per fact.
+            v_stop_loss (float | None | Unset): A fact whose loss (mean negative log-probability of the target, nats) falls
+                below this stops optimising (published: 0.05; 10 nats is a target probability of 5e-5, already below what the
+                optimisation starts from).
+            v_weight_decay (float | None | Unset): Weight of the value change's norm in the loss (published: 0.5 to 1e-3; at
+                10 the decay outweighs any target loss).
     """
 
     clamp_norm_factor: float | None | Unset = UNSET

@@ -4,7 +4,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from attrs import define as _attrs_define
-from attrs import field as _attrs_field
 
 from ..models.edit_request_method import EditRequestMethod
 from ..types import UNSET, Unset
@@ -29,6 +28,11 @@ class EditRequest:
         generation_tokens (int | Unset): Tokens generated per fact for the fluency measure (0: skip it). Default: 24.
         hyperparameters (EditHyperparameters | Unset): Overrides of the per-architecture defaults; omitted fields keep
             them (see the job's result).
+
+            Every number is bounded where the method stops being able to use it, far beyond the published
+            settings (Meng et al.: learning rate 0.5, weight decay 0.5 to 1e-3, KL factor 0.0625, clamp 0.75 to 4,
+            stop loss 0.05, lambda 15,000 to 20,000), so that no value can overflow the optimisation into NaN
+            weights: past each bound one term of the loss or the solve drowns every other.
         method (EditRequestMethod | Unset): `rome`: one rank-one update per fact, applied in order; `memit`: every fact
             in one batch update spread over several layers. Default: EditRequestMethod.ROME.
         model (None | str | Unset): Model name; the default model when omitted.
@@ -44,7 +48,6 @@ class EditRequest:
     method: EditRequestMethod | Unset = EditRequestMethod.ROME
     model: None | str | Unset = UNSET
     variant: None | str | Unset = UNSET
-    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         name = self.name
@@ -79,7 +82,7 @@ class EditRequest:
             variant = self.variant
 
         field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
+
         field_dict.update(
             {
                 "name": name,
@@ -163,21 +166,4 @@ class EditRequest:
             variant=variant,
         )
 
-        edit_request.additional_properties = d
         return edit_request
-
-    @property
-    def additional_keys(self) -> list[str]:
-        return list(self.additional_properties.keys())
-
-    def __getitem__(self, key: str) -> Any:
-        return self.additional_properties[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.additional_properties[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self.additional_properties[key]
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.additional_properties

@@ -4,7 +4,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from attrs import define as _attrs_define
-from attrs import field as _attrs_field
 
 from ..models.erase_request_method import EraseRequestMethod
 from ..models.erase_request_reading import EraseRequestReading
@@ -39,7 +38,7 @@ class EraseRequest:
         model (None | str | Unset): Model name; the default model when omitted.
         reading (EraseRequestReading | Unset): Activations fitted on: the last token, the mean over tokens, or every
             token. The served eraser applies at every position either way. Default: EraseRequestReading.LAST.
-        seed (int | Unset): Seeds the held-out split and the probe samples. Default: 0.
+        seed (int | Unset): Seeds the held-out split and the probe samples (0 to 2**32 - 1). Default: 0.
         shrinkage (bool | Unset): Shrink the covariance estimate (few examples, many dimensions). Default: True.
         statistics_dtype (EraseRequestStatisticsDtype | Unset): Precision of the fitter's statistics, whatever the
             model's dtype. Default: EraseRequestStatisticsDtype.FLOAT64.
@@ -64,7 +63,6 @@ class EraseRequest:
     statistics_dtype: EraseRequestStatisticsDtype | Unset = EraseRequestStatisticsDtype.FLOAT64
     svd_tol: float | Unset = 0.01
     variant: None | str | Unset = UNSET
-    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         examples = []
@@ -131,7 +129,7 @@ class EraseRequest:
             variant = self.variant
 
         field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
+
         field_dict.update(
             {
                 "examples": examples,
@@ -289,21 +287,4 @@ class EraseRequest:
             variant=variant,
         )
 
-        erase_request.additional_properties = d
         return erase_request
-
-    @property
-    def additional_keys(self) -> list[str]:
-        return list(self.additional_properties.keys())
-
-    def __getitem__(self, key: str) -> Any:
-        return self.additional_properties[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.additional_properties[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self.additional_properties[key]
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.additional_properties

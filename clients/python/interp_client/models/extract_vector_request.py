@@ -4,7 +4,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from attrs import define as _attrs_define
-from attrs import field as _attrs_field
 
 from ..models.extract_vector_request_method import ExtractVectorRequestMethod
 from ..models.extract_vector_request_reading import ExtractVectorRequestReading
@@ -23,6 +22,9 @@ class ExtractVectorRequest:
 
     Attributes:
         name (str): Stored as the next version of this name.
+        allow_special_tokens (bool | Unset): Read special-token text (`<|endoftext|>`) in prompts, messages and texts as
+            control tokens; by default it is plain text (the chat template's own tokens are special either way). Default:
+            False.
         layers (list[int] | Literal['auto'] | Unset): Blocks to read (0-based; the output of that block), or `auto`:
             score every layer by held-out separation of the pairs and keep the best.
         method (ExtractVectorRequestMethod | Unset): `mean_diff`: mean of the pair differences; `pca`: their first
@@ -38,6 +40,7 @@ class ExtractVectorRequest:
     """
 
     name: str
+    allow_special_tokens: bool | Unset = False
     layers: list[int] | Literal["auto"] | Unset = UNSET
     method: ExtractVectorRequestMethod | Unset = ExtractVectorRequestMethod.MEAN_DIFF
     model: None | str | Unset = UNSET
@@ -46,10 +49,11 @@ class ExtractVectorRequest:
     pairs: list[ContrastPair] | None | Unset = UNSET
     positive: list[str] | None | Unset = UNSET
     reading: ExtractVectorRequestReading | Unset = ExtractVectorRequestReading.LAST
-    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         name = self.name
+
+        allow_special_tokens = self.allow_special_tokens
 
         layers: list[int] | Literal["auto"] | Unset
         if isinstance(self.layers, Unset):
@@ -107,12 +111,14 @@ class ExtractVectorRequest:
             reading = self.reading.value
 
         field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
+
         field_dict.update(
             {
                 "name": name,
             }
         )
+        if allow_special_tokens is not UNSET:
+            field_dict["allow_special_tokens"] = allow_special_tokens
         if layers is not UNSET:
             field_dict["layers"] = layers
         if method is not UNSET:
@@ -138,6 +144,8 @@ class ExtractVectorRequest:
 
         d = dict(src_dict)
         name = d.pop("name")
+
+        allow_special_tokens = d.pop("allow_special_tokens", UNSET)
 
         def _parse_layers(data: object) -> list[int] | Literal["auto"] | Unset:
             if isinstance(data, Unset):
@@ -240,6 +248,7 @@ class ExtractVectorRequest:
 
         extract_vector_request = cls(
             name=name,
+            allow_special_tokens=allow_special_tokens,
             layers=layers,
             method=method,
             model=model,
@@ -250,21 +259,4 @@ class ExtractVectorRequest:
             reading=reading,
         )
 
-        extract_vector_request.additional_properties = d
         return extract_vector_request
-
-    @property
-    def additional_keys(self) -> list[str]:
-        return list(self.additional_properties.keys())
-
-    def __getitem__(self, key: str) -> Any:
-        return self.additional_properties[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.additional_properties[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self.additional_properties[key]
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.additional_properties

@@ -4,7 +4,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from attrs import define as _attrs_define
-from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
@@ -21,22 +20,26 @@ class GenerateRequest:
     """Generate a continuation of a prompt, or a reply to chat messages.
 
     Attributes:
+        allow_special_tokens (bool | Unset): Read special-token text (`<|endoftext|>`) in prompts, messages and texts as
+            control tokens; by default it is plain text (the chat template's own tokens are special either way). Default:
+            False.
         compare (bool | Unset): Also return the unsteered continuation (same call, same sampling parameters and seed).
             Default: False.
         max_new_tokens (int | Unset):  Default: 32.
         messages (list[ChatMessage] | None | Unset): Chat messages; the model's chat template is applied.
         model (None | str | Unset): Model name; the default model when omitted.
         prompt (None | str | Unset): Raw text to continue.
-        seed (int | None | Unset): Makes sampling reproducible.
+        seed (int | None | Unset): Makes sampling reproducible (0 to 2**32 - 1).
         steering (list[SteeringSpec] | Unset): Control vectors to add while generating.
         stream (bool | Unset): Stream tokens as server-sent events (`token`, then `done` with the full response).
             Default: False.
-        temperature (float | Unset): 0 is greedy. Default: 0.0.
+        temperature (float | Unset): 0 is greedy; at 10 sampling is already close to uniform. Default: 0.0.
         top_p (float | Unset):  Default: 1.0.
         variant (None | str | Unset): Run on this model variant (`name` or `name@version`, see
             `/models/{model}/variants`); the base model when omitted. Steering and `compare` act on the variant.
     """
 
+    allow_special_tokens: bool | Unset = False
     compare: bool | Unset = False
     max_new_tokens: int | Unset = 32
     messages: list[ChatMessage] | None | Unset = UNSET
@@ -48,9 +51,10 @@ class GenerateRequest:
     temperature: float | Unset = 0.0
     top_p: float | Unset = 1.0
     variant: None | str | Unset = UNSET
-    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        allow_special_tokens = self.allow_special_tokens
+
         compare = self.compare
 
         max_new_tokens = self.max_new_tokens
@@ -105,8 +109,10 @@ class GenerateRequest:
             variant = self.variant
 
         field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
+
         field_dict.update({})
+        if allow_special_tokens is not UNSET:
+            field_dict["allow_special_tokens"] = allow_special_tokens
         if compare is not UNSET:
             field_dict["compare"] = compare
         if max_new_tokens is not UNSET:
@@ -138,6 +144,8 @@ class GenerateRequest:
         from ..models.steering_spec import SteeringSpec  # noqa: PLC0415
 
         d = dict(src_dict)
+        allow_special_tokens = d.pop("allow_special_tokens", UNSET)
+
         compare = d.pop("compare", UNSET)
 
         max_new_tokens = d.pop("max_new_tokens", UNSET)
@@ -216,6 +224,7 @@ class GenerateRequest:
         variant = _parse_variant(d.pop("variant", UNSET))
 
         generate_request = cls(
+            allow_special_tokens=allow_special_tokens,
             compare=compare,
             max_new_tokens=max_new_tokens,
             messages=messages,
@@ -229,21 +238,4 @@ class GenerateRequest:
             variant=variant,
         )
 
-        generate_request.additional_properties = d
         return generate_request
-
-    @property
-    def additional_keys(self) -> list[str]:
-        return list(self.additional_properties.keys())
-
-    def __getitem__(self, key: str) -> Any:
-        return self.additional_properties[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.additional_properties[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self.additional_properties[key]
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.additional_properties

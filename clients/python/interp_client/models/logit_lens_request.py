@@ -4,7 +4,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from attrs import define as _attrs_define
-from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
@@ -20,6 +19,9 @@ class LogitLensRequest:
     """What would the model predict if it stopped after each block?
 
     Attributes:
+        allow_special_tokens (bool | Unset): Read special-token text (`<|endoftext|>`) in prompts, messages and texts as
+            control tokens; by default it is plain text (the chat template's own tokens are special either way). Default:
+            False.
         messages (list[ChatMessage] | None | Unset): Chat messages, rendered with the chat template.
         model (None | str | Unset): Model name; the default model when omitted.
         positions (list[int] | Literal['all'] | Unset): Token positions to read (negative counts from the end), or
@@ -31,6 +33,7 @@ class LogitLensRequest:
         variant (None | str | Unset): Read a stored variant of the model: `name` or `name@version`.
     """
 
+    allow_special_tokens: bool | Unset = False
     messages: list[ChatMessage] | None | Unset = UNSET
     model: None | str | Unset = UNSET
     positions: list[int] | Literal["all"] | Unset = UNSET
@@ -38,9 +41,10 @@ class LogitLensRequest:
     targets: list[int | str] | Unset = UNSET
     top_k: int | Unset = 5
     variant: None | str | Unset = UNSET
-    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        allow_special_tokens = self.allow_special_tokens
+
         messages: list[dict[str, Any]] | None | Unset
         if isinstance(self.messages, Unset):
             messages = UNSET
@@ -91,8 +95,10 @@ class LogitLensRequest:
             variant = self.variant
 
         field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
+
         field_dict.update({})
+        if allow_special_tokens is not UNSET:
+            field_dict["allow_special_tokens"] = allow_special_tokens
         if messages is not UNSET:
             field_dict["messages"] = messages
         if model is not UNSET:
@@ -115,6 +121,7 @@ class LogitLensRequest:
         from ..models.chat_message import ChatMessage  # noqa: PLC0415
 
         d = dict(src_dict)
+        allow_special_tokens = d.pop("allow_special_tokens", UNSET)
 
         def _parse_messages(data: object) -> list[ChatMessage] | None | Unset:
             if data is None:
@@ -199,6 +206,7 @@ class LogitLensRequest:
         variant = _parse_variant(d.pop("variant", UNSET))
 
         logit_lens_request = cls(
+            allow_special_tokens=allow_special_tokens,
             messages=messages,
             model=model,
             positions=positions,
@@ -208,21 +216,4 @@ class LogitLensRequest:
             variant=variant,
         )
 
-        logit_lens_request.additional_properties = d
         return logit_lens_request
-
-    @property
-    def additional_keys(self) -> list[str]:
-        return list(self.additional_properties.keys())
-
-    def __getitem__(self, key: str) -> Any:
-        return self.additional_properties[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.additional_properties[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self.additional_properties[key]
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.additional_properties

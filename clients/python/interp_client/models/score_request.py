@@ -4,7 +4,6 @@ from collections.abc import Mapping
 from typing import Any, TypeVar, cast
 
 from attrs import define as _attrs_define
-from attrs import field as _attrs_field
 
 from ..types import UNSET, Unset
 
@@ -17,6 +16,9 @@ class ScoreRequest:
 
     Attributes:
         texts (list[str]): Texts to score.
+        allow_special_tokens (bool | Unset): Read special-token text (`<|endoftext|>`) in prompts, messages and texts as
+            control tokens; by default it is plain text (the chat template's own tokens are special either way). Default:
+            False.
         batch_size (int | None | Unset): Texts per forward pass; a safe default when omitted.
         model (None | str | Unset): Model name; the default model when omitted.
         variant (None | str | Unset): Run on this model variant (`name` or `name@version`, see
@@ -24,13 +26,15 @@ class ScoreRequest:
     """
 
     texts: list[str]
+    allow_special_tokens: bool | Unset = False
     batch_size: int | None | Unset = UNSET
     model: None | str | Unset = UNSET
     variant: None | str | Unset = UNSET
-    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         texts = self.texts
+
+        allow_special_tokens = self.allow_special_tokens
 
         batch_size: int | None | Unset
         if isinstance(self.batch_size, Unset):
@@ -51,12 +55,14 @@ class ScoreRequest:
             variant = self.variant
 
         field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
+
         field_dict.update(
             {
                 "texts": texts,
             }
         )
+        if allow_special_tokens is not UNSET:
+            field_dict["allow_special_tokens"] = allow_special_tokens
         if batch_size is not UNSET:
             field_dict["batch_size"] = batch_size
         if model is not UNSET:
@@ -70,6 +76,8 @@ class ScoreRequest:
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         d = dict(src_dict)
         texts = cast(list[str], d.pop("texts"))
+
+        allow_special_tokens = d.pop("allow_special_tokens", UNSET)
 
         def _parse_batch_size(data: object) -> int | None | Unset:
             if data is None:
@@ -100,26 +108,10 @@ class ScoreRequest:
 
         score_request = cls(
             texts=texts,
+            allow_special_tokens=allow_special_tokens,
             batch_size=batch_size,
             model=model,
             variant=variant,
         )
 
-        score_request.additional_properties = d
         return score_request
-
-    @property
-    def additional_keys(self) -> list[str]:
-        return list(self.additional_properties.keys())
-
-    def __getitem__(self, key: str) -> Any:
-        return self.additional_properties[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.additional_properties[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self.additional_properties[key]
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.additional_properties

@@ -4,7 +4,6 @@ from collections.abc import Mapping
 from typing import Any, TypeVar, cast
 
 from attrs import define as _attrs_define
-from attrs import field as _attrs_field
 
 from ..models.steering_spec_positions import SteeringSpecPositions
 from ..types import UNSET, Unset
@@ -17,12 +16,14 @@ class SteeringSpec:
     """Add a control vector to the residual stream while generating.
 
     Attributes:
-        alpha (float | Unset): Scale; 0 leaves the model unchanged. Default: 1.0.
+        alpha (float | Unset): Scale; 0 leaves the model unchanged. `alpha` times the largest value must stay within
+            float32. Default: 1.0.
         layers (list[int] | None | Unset): Blocks whose output receives it; default: the stored vector's layers
             (required with `values`).
         positions (SteeringSpecPositions | Unset): Tokens that receive it: prompt tokens, generated tokens, or both.
             Default: SteeringSpecPositions.ALL.
-        values (list[float] | None | Unset): An inline vector of the model's hidden size.
+        values (list[float] | None | Unset): An inline vector of the model's hidden size, each value within float32 (|v|
+            <= 3.4e38).
         vector (None | str | Unset): A stored vector: `name` (latest version) or `name@version`.
     """
 
@@ -31,7 +32,6 @@ class SteeringSpec:
     positions: SteeringSpecPositions | Unset = SteeringSpecPositions.ALL
     values: list[float] | None | Unset = UNSET
     vector: None | str | Unset = UNSET
-    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         alpha = self.alpha
@@ -65,7 +65,7 @@ class SteeringSpec:
             vector = self.vector
 
         field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
+
         field_dict.update({})
         if alpha is not UNSET:
             field_dict["alpha"] = alpha
@@ -143,21 +143,4 @@ class SteeringSpec:
             vector=vector,
         )
 
-        steering_spec.additional_properties = d
         return steering_spec
-
-    @property
-    def additional_keys(self) -> list[str]:
-        return list(self.additional_properties.keys())
-
-    def __getitem__(self, key: str) -> Any:
-        return self.additional_properties[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.additional_properties[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self.additional_properties[key]
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.additional_properties

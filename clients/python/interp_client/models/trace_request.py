@@ -4,7 +4,6 @@ from collections.abc import Mapping
 from typing import Any, TypeVar, cast
 
 from attrs import define as _attrs_define
-from attrs import field as _attrs_field
 
 from ..models.trace_request_direction import TraceRequestDirection
 from ..models.trace_request_kinds_item import TraceRequestKindsItem
@@ -20,6 +19,9 @@ class TraceRequest:
 
     Attributes:
         prompt (str): The clean prompt.
+        allow_special_tokens (bool | Unset): Read special-token text (`<|endoftext|>`) in prompts, messages and texts as
+            control tokens; by default it is plain text (the chat template's own tokens are special either way). Default:
+            False.
         answer (int | None | str | Unset): The token whose probability is measured (id, or text encoding to one token);
             the clean prompt's top prediction when omitted.
         corrupted_prompt (None | str | Unset): activation_patching: a prompt with as many tokens as `prompt` (positions
@@ -36,9 +38,10 @@ class TraceRequest:
         noise_multiplier (float | Unset): causal_trace: noise standard deviation as a multiple of the token embeddings'
             standard deviation. Default: 3.0.
         noise_scale (float | None | Unset): causal_trace: the noise standard deviation itself (overrides
-            `noise_multiplier`).
+            `noise_multiplier`). At most 1000: embedding entries are of order 0.01 to 1, so noise a thousand times larger
+            already drowns any of them; larger only risks overflow in half precision.
         samples (int | Unset): causal_trace: noise samples (corrupted runs) per cell. Default: 10.
-        seed (int | Unset): causal_trace: seeds the noise. Default: 0.
+        seed (int | Unset): causal_trace: seeds the noise (0 to 2**32 - 1). Default: 0.
         subject (None | str | Unset): causal_trace: the text in `prompt` whose tokens are corrupted (its first
             occurrence).
         tokens (list[int] | None | Unset): Grid columns (token positions, negative from the end); all when omitted.
@@ -47,6 +50,7 @@ class TraceRequest:
     """
 
     prompt: str
+    allow_special_tokens: bool | Unset = False
     answer: int | None | str | Unset = UNSET
     corrupted_prompt: None | str | Unset = UNSET
     direction: TraceRequestDirection | Unset = TraceRequestDirection.DENOISING
@@ -61,10 +65,11 @@ class TraceRequest:
     subject: None | str | Unset = UNSET
     tokens: list[int] | None | Unset = UNSET
     window: int | Unset = 10
-    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         prompt = self.prompt
+
+        allow_special_tokens = self.allow_special_tokens
 
         answer: int | None | str | Unset
         if isinstance(self.answer, Unset):
@@ -138,12 +143,14 @@ class TraceRequest:
         window = self.window
 
         field_dict: dict[str, Any] = {}
-        field_dict.update(self.additional_properties)
+
         field_dict.update(
             {
                 "prompt": prompt,
             }
         )
+        if allow_special_tokens is not UNSET:
+            field_dict["allow_special_tokens"] = allow_special_tokens
         if answer is not UNSET:
             field_dict["answer"] = answer
         if corrupted_prompt is not UNSET:
@@ -179,6 +186,8 @@ class TraceRequest:
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         d = dict(src_dict)
         prompt = d.pop("prompt")
+
+        allow_special_tokens = d.pop("allow_special_tokens", UNSET)
 
         def _parse_answer(data: object) -> int | None | str | Unset:
             if data is None:
@@ -292,6 +301,7 @@ class TraceRequest:
 
         trace_request = cls(
             prompt=prompt,
+            allow_special_tokens=allow_special_tokens,
             answer=answer,
             corrupted_prompt=corrupted_prompt,
             direction=direction,
@@ -308,21 +318,4 @@ class TraceRequest:
             window=window,
         )
 
-        trace_request.additional_properties = d
         return trace_request
-
-    @property
-    def additional_keys(self) -> list[str]:
-        return list(self.additional_properties.keys())
-
-    def __getitem__(self, key: str) -> Any:
-        return self.additional_properties[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.additional_properties[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self.additional_properties[key]
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.additional_properties
