@@ -18,9 +18,11 @@ from typing import Any
 
 import httpx
 import pytest
+import torch
 from fastapi.testclient import TestClient
 
 from engine.generation import GenerationRow, SamplingParams
+from engine.steering.extraction import SteeringVector
 from service.main import create_app
 from service.state import AppState
 from tests.fakes import TINY_MODEL, tiny_lm
@@ -114,17 +116,34 @@ def alone(client: TestClient, index: int) -> list[int]:
     return ALONE[index]
 
 
-@pytest.mark.parametrize("poison", list(POISONS))
-def test_a_poison_request_fails_alone_and_the_eight_requests_beside_it_get_their_tokens(
-    client: TestClient, state: AppState, poison: str
-) -> None:
-    body, field = POISONS[poison]
+def assert_fails_alone(client: TestClient, state: AppState, body: dict[str, Any], field: str) -> dict[str, Any]:
+    """Send ``body`` as tenant B in one batch with the eight ordinary requests of tenant A; return its problem."""
     calls = [lambda b=b: post(client, A, b) for b in ORDINARY] + [lambda: post(client, B, body)]
     *ordinary, bad = in_one_batch(client, state, calls)
     assert [r.status_code for r in ordinary] == [200] * 8, [r.text for r in ordinary if r.status_code != 200]
     assert [[t["id"] for t in r.json()["tokens"]] for r in ordinary] == [alone(client, i) for i in range(8)]
     problem = assert_problem(bad, 422)
     assert problem["field"].startswith(field), problem
+    return problem
+
+
+@pytest.mark.parametrize("poison", list(POISONS))
+def test_a_poison_request_fails_alone_and_the_eight_requests_beside_it_get_their_tokens(
+    client: TestClient, state: AppState, poison: str
+) -> None:
+    assert_fails_alone(client, state, *POISONS[poison])
+
+
+def test_a_stored_vector_that_alpha_scales_beyond_float32_is_refused_before_any_pass(
+    client: TestClient, state: AppState
+) -> None:
+    huge = SteeringVector(model=TINY_MODEL, directions={1: torch.full((HIDDEN,), 1e36)}, method="mean_diff",
+                          reading="last", n_pairs=2, normalized=False, norms={1: 1e36}, accuracy={1: None},
+                          layer_scores={1: 0.5})
+    state.stores("team-b").vectors.save("huge", huge)
+    problem = assert_fails_alone(client, state, {"steering": [{"vector": "huge", "alpha": 1000.0}], **SAMPLED},
+                                 "steering.0.alpha")
+    assert problem["detail"].startswith("alpha 1000 times value 1e+36 (index 0) is 1e+39, beyond")
 
 
 def test_a_streamed_poison_request_gets_its_problem_in_its_error_event_and_streamed_neighbours_finish(
