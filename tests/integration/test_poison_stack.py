@@ -39,23 +39,33 @@ ORDINARY = [{"prompt": prompt, "max_new_tokens": 6, **({"temperature": 0.8, "see
                                         "My favourite colour is", "The largest planet is"])]
 
 
-class Connection:
-    """One keep-alive HTTP/1.1 connection; it fails loudly if the server closed it (no silent reconnect)."""
+Reply = tuple[int | str, dict[str, Any]]
 
-    def __init__(self, port: int) -> None:
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-        self.conn.connect()
-        self.sock = self.conn.sock
 
-    def post(self, headers: dict[str, str], body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        assert self.conn.sock is self.sock, "the server closed the connection"
-        self.conn.request("POST", "/generate", body=json.dumps(body), headers={**headers,
-                                                                                "Content-Type": "application/json"})
-        reply = self.conn.getresponse()
-        return reply.status, json.loads(reply.read())
+def twice(port: int, headers: dict[str, str], body: dict[str, Any]) -> tuple[Reply, Reply]:
+    """Send ``body``, then at once a small request on the same keep-alive connection (no silent reconnect).
 
-    def close(self) -> None:
-        self.conn.close()
+    Returns:
+        Both replies: (status, JSON); a closed connection is the status ``closed: <error>``.
+    """
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    replies: list[Reply] = []
+    try:
+        for payload in (body, {"prompt": "Hello", "max_new_tokens": 1}):
+            if replies and conn.sock is None:
+                replies.append(("closed: the client saw the server close it", {}))
+                break
+            try:
+                conn.request("POST", "/generate", body=json.dumps(payload),
+                             headers={**headers, "Content-Type": "application/json"})
+                reply = conn.getresponse()
+                replies.append((reply.status, json.loads(reply.read())))
+            except (ConnectionError, http.client.HTTPException) as exc:
+                replies.append((f"closed: {type(exc).__name__}", {}))
+                break
+    finally:
+        conn.close()
+    return replies[0], replies[1] if len(replies) > 1 else ("not sent", {})
 
 
 @pytest.fixture(scope="module")
@@ -76,11 +86,7 @@ def port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 @pytest.fixture(scope="module")
 def alone(port: int) -> list[list[int]]:
     """The tokens of each ordinary request sent on its own."""
-    connection = Connection(port)
-    try:
-        replies = [connection.post(A, body) for body in ORDINARY]
-    finally:
-        connection.close()
+    replies = [twice(port, A, body)[0] for body in ORDINARY]
     assert [status for status, _ in replies] == [200] * len(ORDINARY), replies
     return [[t["id"] for t in reply["tokens"]] for _, reply in replies]
 
@@ -90,18 +96,12 @@ def test_a_poison_request_beside_eight_of_another_tenant_fails_alone_and_no_conn
     port: int, alone: list[list[int]], poison: str
 ) -> None:
     body, field = POISONS[poison]
-    connections = [Connection(port) for _ in range(len(ORDINARY) + 1)]
-    try:
-        sends = [(A, b) for b in ORDINARY] + [(B, {"prompt": "Hi there", **body})]
-        with ThreadPoolExecutor(len(sends)) as pool:
-            replies = list(pool.map(lambda c, s: c.post(*s), connections, sends))
-        *ordinary, (status, problem) = replies
-        assert [s for s, _ in ordinary] == [200] * len(ORDINARY), ordinary
-        assert [[t["id"] for t in reply["tokens"]] for _, reply in ordinary] == alone
-        assert status == 422 and problem["field"] == field, problem
-        # Every connection, the poison one's included, serves the next request.
-        again = [c.post(A, {"prompt": "Hello", "max_new_tokens": 1}) for c in connections]
-        assert [s for s, _ in again] == [200] * len(connections)
-    finally:
-        for connection in connections:
-            connection.close()
+    sends = [(A, b) for b in ORDINARY] + [(B, {"prompt": "Hi there", **body})]
+    with ThreadPoolExecutor(len(sends)) as pool:
+        replies = list(pool.map(lambda send: twice(port, *send), sends))
+    *ordinary, ((status, problem), _) = replies
+    assert [first[0] for first, _ in ordinary] == [200] * len(ORDINARY), ordinary
+    assert [[t["id"] for t in first[1]["tokens"]] for first, _ in ordinary] == alone
+    assert status == 422 and problem["field"] == field, problem
+    # Every connection, the poison one's included, served the next request.
+    assert [second[0] for _, second in replies] == [200] * len(replies)
