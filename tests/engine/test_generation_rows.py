@@ -90,7 +90,9 @@ def test_a_poisoned_row_ends_alone_with_its_cause_and_its_neighbours_get_their_t
 def test_greedy_rows_refuse_nan_logits_instead_of_decoding_them_as_token_zero() -> None:
     (out,) = run([GenerationRow(ids(PROMPTS[0]), SamplingParams(8), [Steering(1, NAN, 1.0)])])
     assert (out.token_ids, out.finish_reason) == ([], "error")
-    assert out.error is not None and "not finite at step 0" in out.error.message
+    vocab = len(tiny_lm().tokenizer)
+    assert out.error is not None and (out.error.cause, out.error.step) == ("logits", 0)
+    assert out.error.message == f"the logits were not finite ({vocab} NaN and 0 infinite of {vocab})"
 
 
 def test_a_row_that_fails_mid_generation_keeps_the_tokens_before_and_names_the_step() -> None:
