@@ -15,7 +15,8 @@ from engine.components import AffineEraser
 from engine.generation import GenerationOutput, GenerationRow, SamplingParams, generate_batch
 from engine.pass_plan import Steering
 from engine.prompts import encode_prompt
-from tests.fakes import TINY_MODEL, tiny_lm, tiny_registry
+from engine.runtime import InterventionRuntime
+from tests.fakes import TINY_MODEL, tiny_gpt2_lm, tiny_lm, tiny_registry
 
 PROMPTS = ["The capital of France is", "One, two, three,", "The quick brown fox jumps over the lazy",
            "Interpretability asks"]
@@ -85,6 +86,18 @@ def test_a_poisoned_row_ends_alone_with_its_cause_and_its_neighbours_get_their_t
     assert failed.error.cause == cause, failed.error
     assert outputs == [run([row])[0] for row in neighbours]
     assert all(o.error is None and o.token_ids for o in outputs)
+
+
+def test_on_gpt2_too_a_nan_steered_row_leaves_its_neighbours_tokens_as_they_are_alone() -> None:
+    # Another family (LayerNorm, learned positions, Conv1D): rows stay independent under left padding.
+    lm = tiny_gpt2_lm()
+    rows = [GenerationRow(ids(PROMPTS[i]), SamplingParams(max_new_tokens=6, temperature=0.9 * (i % 2), seed=i))
+            for i in range(3)]
+    poison = GenerationRow(ids(PROMPTS[3]), SamplingParams(6, temperature=1.0, seed=1), [Steering(1, NAN, 1.0)])
+    with InterventionRuntime(lm).installed() as runtime:
+        *outputs, failed = generate_batch(lm, [*rows, poison], runtime)
+        assert outputs == [generate_batch(lm, [row], runtime)[0] for row in rows]
+    assert failed.error is not None and failed.error.cause == "logits"
 
 
 def test_greedy_rows_refuse_nan_logits_instead_of_decoding_them_as_token_zero() -> None:
