@@ -2,7 +2,7 @@
 
 Run (from the repository root, in the virtualenv)::
 
-    python -m benchmarks.load [--clients 64] [--duration 60] [--warmup 5] [--no-fail]
+    python -m benchmarks.load [--clients 64] [--duration 60] [--warmup 5] [--poison-rate 1] [--no-fail]
     python -m benchmarks.load --url http://127.0.0.1:8000 [--api-pid N --worker-pid N]
 
 Without ``--url`` it starts ``python -m launcher`` on a free loopback port (data in a
@@ -14,6 +14,11 @@ calling this one would: ``/generate`` is synchronous (8 new tokens); ``/score`` 
 answer 202 and the client long-polls ``GET /jobs/{id}?wait=30`` until the job ends. Requests that
 start during the ``--warmup`` seconds are not counted. Latency is per HTTP request (the 202 for a
 job) and, for jobs, from submission to ``succeeded``.
+
+``--poison-rate R`` also fires R poison ``/generate`` requests a second on a connection pool of their
+own (`benchmarks.poison`: steering values that overflow float32, a seed of 2**64, a temperature of
+1e-45), which once failed every request batched with them: each must get a 4xx, and the ordinary
+clients still none of their own.
 
 An error is any unexpected status, a transport error or timeout, or a job that does not succeed.
 Memory is the RSS of the API and worker processes, sampled twice a second; "flat" means the mean
@@ -37,6 +42,7 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks.poison import PoisonStats, poison_loop, report_rows
 from benchmarks.stack import find_pids, memory_mib, running_stack, wait_ready
 
 PROMPTS = ["The capital of France is", "Water boils at a temperature of", "Roses are red, violets are",
@@ -176,20 +182,27 @@ def percentile(values: list[float], q: float) -> float:
     return data[min(len(data) - 1, int(q * len(data)))]
 
 
-async def drive(url: str, clients: int, warmup: float, duration: float, mix: dict[str, float]) -> Stats:
+async def drive(url: str, clients: int, warmup: float, duration: float, mix: dict[str, float],
+                poison_rate: float = 0.0) -> tuple[Stats, PoisonStats]:
     begin = time.monotonic()
-    stats = Stats(measured_from=begin + warmup)
+    stats, poison = Stats(measured_from=begin + warmup), PoisonStats(measured_from=begin + warmup)
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=120.0, limits=limits) as http:
+    async with (httpx.AsyncClient(base_url=url, timeout=120.0, limits=limits) as http,
+                httpx.AsyncClient(base_url=url, timeout=120.0) as poisoner):
         deadline = begin + warmup + duration
-        await asyncio.gather(*(client_loop(http, stats, mix, seed, deadline) for seed in range(clients)))
-    return stats
+        loops = [client_loop(http, stats, mix, seed, deadline) for seed in range(clients)]
+        if poison_rate > 0:
+            loops.append(poison_loop(poisoner, poison, poison_rate, deadline, PROMPTS))
+        await asyncio.gather(*loops)
+    return stats, poison
 
 
-def report(args: argparse.Namespace, stats: Stats, memory: dict[str, tuple[float, float]], seconds: float) -> bool:
-    """Print the table; True when every target holds."""
+def report(args: argparse.Namespace, stats: Stats, poison: PoisonStats, memory: dict[str, tuple[float, float]],
+           seconds: float) -> bool:
+    """Print the tables; True when every target holds."""
     mix = ", ".join(f"{name} {share:.0%}" for name, share in args.mix.items())
-    rows = [f"{args.clients} clients for {args.duration:g} s after a {args.warmup:g} s warm-up ({mix}); "
+    poisoned = f", {args.poison_rate:g} poison requests a second" if args.poison_rate > 0 else ""
+    rows = [f"{args.clients} clients for {args.duration:g} s after a {args.warmup:g} s warm-up ({mix}){poisoned}; "
             f"{seconds:.0f} s in all", "",
             "| measure | count | errors | p50 | p99 | per second |", "|---|---|---|---|---|---|"]
     total_errors = 0
@@ -200,6 +213,9 @@ def report(args: argparse.Namespace, stats: Stats, memory: dict[str, tuple[float
         p99 = f"{percentile(done, 0.99) * 1000:.0f} ms" if done else "-"
         rows.append(f"| {measure} | {len(done)} | {len(failed)} | {p50} | {p99} | {len(done) / args.duration:.1f} |")
     ok = total_errors == 0 and bool(stats.latencies)
+    if args.poison_rate > 0:
+        rows += report_rows(poison, args.poison_rate)
+        ok &= poison.all_refused()
     rows += ["", f"| process | RSS, first {MEMORY_WINDOW_S:g} s | RSS, last {MEMORY_WINDOW_S:g} s | change | "
              f"within {MEMORY_TOLERANCE:.0%} |", "|---|---|---|---|---|"]
     for role, (first, last) in sorted(memory.items()):
@@ -212,17 +228,17 @@ def report(args: argparse.Namespace, stats: Stats, memory: dict[str, tuple[float
     print("\n".join(rows))
     for measure, failed in sorted(stats.errors.items()):
         print(f"\n{measure}: {len(failed)} errors, e.g. {failed[0]}")
-    print(f"\nresult: {'pass' if ok else 'FAIL'} (errors: {total_errors})")
+    print(f"\nresult: {'pass' if ok else 'FAIL'} (errors of the ordinary clients: {total_errors})")
     return ok
 
 
 def measure(args: argparse.Namespace, url: str, pids: dict[str, int]) -> int:
     started = time.monotonic()
     with MemorySampler(pids) as sampler:
-        stats = asyncio.run(drive(url, args.clients, args.warmup, args.duration, args.mix))
+        stats, poison = asyncio.run(drive(url, args.clients, args.warmup, args.duration, args.mix, args.poison_rate))
     window_start = stats.measured_from
     memory = sampler.windows(window_start, window_start + args.duration)
-    ok = report(args, stats, memory, time.monotonic() - started)
+    ok = report(args, stats, poison, memory, time.monotonic() - started)
     for role, means in sorted(sampler.timeline(window_start, window_start + args.duration).items()):
         print(f"{role} RSS per {MEMORY_WINDOW_S:g} s (MiB): {', '.join(f'{m:.0f}' for m in means)}")
     return 0 if ok or args.no_fail else 1
@@ -242,6 +258,8 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="measured seconds (after the warm-up)")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of load before measuring")
     parser.add_argument("--mix", type=parse_mix, default=parse_mix("generate=2,score=2,attribute=1"))
+    parser.add_argument("--poison-rate", type=float, default=0.0, metavar="R",
+                        help="poison /generate requests a second (each must get a 4xx), beside the clients")
     parser.add_argument("--url", help="load this running service instead of starting the stack (loopback only)")
     parser.add_argument("--api-pid", type=int, help="with --url: the API's pid, for the memory check")
     parser.add_argument("--worker-pid", type=int, help="with --url: the worker's pid, for the memory check")

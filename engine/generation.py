@@ -8,6 +8,13 @@ the intervention runtime at the positions each row asked for, which under the KV
 the prompt tokens in the prefill pass, then the one token fed back at each decode step. A row's
 variant components (an eraser, say) apply to every one of its tokens, so rows on different
 variants share the batch too.
+
+Failure is per row. Nothing in a forward pass mixes rows (attention, norms and matmuls all act row
+by row), so NaN or inf in one row's activations never reaches another's; what could is the loop
+itself, where one row's bad logits or bad seed used to raise for the whole batch. A row whose
+generator cannot be seeded, whose logits are not finite, whose sampling fails or whose ``on_token``
+raises ends alone with a `RowError`; the others go on and produce exactly the tokens they would
+produce alone.
 """
 
 from __future__ import annotations
@@ -61,26 +68,62 @@ class GenerationRow:
     variant: Sequence[Component] = ()
 
 
+FinishReason = Literal["stop", "length", "error"]
+#: What ended a row early: its ``seed``, its ``logits`` (not finite), its ``sampling``, its ``callback``.
+Cause = Literal["seed", "logits", "sampling", "callback"]
+
+
+@dataclass(frozen=True)
+class RowError:
+    """Why one row ended early; the other rows of its batch went on.
+
+    Attributes:
+        cause: ``seed``: its generator could not be seeded; ``logits``: its logits were not finite
+            (NaN or inf from its steering, its variant or the model); ``sampling``: its logits were
+            finite but its sampling distribution was not (a tiny temperature), or sampling raised;
+            ``callback``: its ``on_token`` raised.
+        step: the tokens it had generated when it failed (0: right after the prompt).
+        message: what happened, for a person.
+    """
+
+    cause: Cause
+    step: int
+    message: str
+
+
 @dataclass(frozen=True)
 class GenerationOutput:
     """What one row produced.
 
     Attributes:
-        token_ids: generated ids, ``[n_generated]`` (the stop token included when hit).
+        token_ids: generated ids, ``[n_generated]`` (the stop token included when hit; with an
+            error, the tokens chosen before it).
         text: the decoded continuation, special tokens removed.
-        finish_reason: ``stop`` when a stop token ended it, ``length`` at the token limit.
+        finish_reason: ``stop`` when a stop token ended it, ``length`` at the token limit,
+            ``error`` when it failed (see ``error``).
+        error: why it failed; None when it did not.
     """
 
     token_ids: list[int]
     text: str
-    finish_reason: Literal["stop", "length"]
+    finish_reason: FinishReason
+    error: RowError | None = None
 
 
 def pick_next_token(logits: torch.Tensor, params: SamplingParams, generator: torch.Generator | None) -> int:
-    """Choose the next token from logits ``[vocab]``."""
+    """Choose the next token from logits ``[vocab]`` (finite: `generate_batch` checks them first).
+
+    Raises:
+        ValueError: the sampling distribution is not finite (finite logits over a tiny temperature
+            overflow); checked here because ``torch.multinomial`` on such probabilities raises on the
+            CPU and may trip a device-side assert, which ends the whole process, on a GPU.
+    """
     if params.temperature <= 0.0:
         return int(torch.argmax(logits).item())
     probs = torch.softmax(logits.float() / params.temperature, dim=-1)
+    if not bool(torch.isfinite(probs).all()):
+        raise ValueError(f"the logits divided by temperature {params.temperature:g} overflow float32, so the "
+                         "sampling distribution is not finite")
     if params.top_p < 1.0:
         sorted_probs, order = torch.sort(probs, descending=True)
         # Keep the smallest prefix whose mass reaches top_p (always at least one token).
@@ -103,12 +146,22 @@ def stop_token_ids(lm: LoadedModel) -> set[int]:
     return ids
 
 
-def _generator(params: SamplingParams, device: torch.device) -> torch.Generator | None:
+def _generator(params: SamplingParams, device: torch.device) -> torch.Generator | RowError | None:
+    """A sampling row's own generator (None for a greedy row), or why it cannot have one."""
     if params.temperature <= 0.0:
         return None
     generator = torch.Generator(device=device)
-    generator.manual_seed(params.seed if params.seed is not None else int(torch.seed() % 2**63))
+    try:
+        generator.manual_seed(params.seed if params.seed is not None else int(torch.seed() % 2**63))
+    except (RuntimeError, ValueError, OverflowError) as exc:  # torch takes 64-bit seeds only
+        return RowError("seed", 0, f"seed {params.seed} cannot seed a random generator ({exc})")
     return generator
+
+
+def _not_finite(logits: torch.Tensor, step: int) -> RowError:
+    """The error of a row whose logits ``[vocab]`` hold NaN or inf (argmax or sampling of them is meaningless)."""
+    nan, inf = int(torch.isnan(logits).sum()), int(torch.isinf(logits).sum())
+    return RowError("logits", step, f"the logits were not finite ({nan} NaN and {inf} infinite of {logits.numel()})")
 
 
 @torch.inference_mode()
@@ -123,7 +176,12 @@ def generate_batch(
         runtime: the model's intervention runtime; required when any row steers or runs a variant.
 
     Returns:
-        One output per row, in order.
+        One output per row, in order; a row that failed has ``finish_reason`` ``error`` and its
+        ``error``, and did not disturb the others.
+
+    Raises:
+        ValueError: a steering vector of the wrong size, or steering without a runtime (the batch
+            cannot be formed; the batcher reruns its requests one by one to find whose it is).
     """
     device, n = lm.device, len(rows)
     table = SteeringTable.build([r.steering for r in rows], hidden=lm.hidden_size, dtype=lm.dtype, device=device)
@@ -141,9 +199,15 @@ def generate_batch(
     ids, mask = ids.to(device), mask.to(device)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     stops = stop_token_ids(lm)
-    generators = [_generator(r.params, device) for r in rows]
     generated: list[list[int]] = [[] for _ in rows]
-    finish: list[Literal["stop", "length"] | None] = [None] * n
+    finish: list[FinishReason | None] = [None] * n
+    errors: list[RowError | None] = [None] * n
+    generators: list[torch.Generator | None] = []
+    for i, row in enumerate(rows):
+        made = _generator(row.params, device)
+        if isinstance(made, RowError):  # the row ends before its first token; it rides along as padding
+            errors[i], finish[i], made = made, "error", None
+        generators.append(made)
     out_past: object | None = None
 
     def forward(step_ids: torch.Tensor, prompt_mask: torch.Tensor, generated_mask: torch.Tensor) -> torch.Tensor:
@@ -158,20 +222,39 @@ def generate_batch(
         out_past = out.past_key_values
         return out.logits[:, -1]
 
+    def choose(i: int, row_logits: torch.Tensor, finite: bool) -> int | RowError:
+        """Row ``i``'s next token, delivered to its ``on_token``; or why the row ends here."""
+        step = len(generated[i])
+        if not finite:
+            return _not_finite(row_logits, step)
+        try:
+            token = pick_next_token(row_logits, rows[i].params, generators[i])
+        except (RuntimeError, ValueError) as exc:
+            return RowError("sampling", step, f"sampling failed at step {step}: {exc}")
+        generated[i].append(token)
+        if (sink := rows[i].on_token) is not None:
+            try:
+                sink(token)
+            except Exception as exc:  # the caller's code (a stream): its failure is its row's alone
+                return RowError("callback", step, f"delivering the token of step {step} failed: {exc}")
+        return token
+
     # Prefill: every non-pad token is a prompt token.
     logits = forward(ids, mask.bool(), torch.zeros_like(mask, dtype=torch.bool))
     decode_prompt = torch.zeros((n, 1), dtype=torch.bool, device=device)
     decode_generated = torch.ones((n, 1), dtype=torch.bool, device=device)
     while True:
+        finite = torch.isfinite(logits).all(dim=-1).tolist()  # one check (and one sync) for every row
         next_ids = []
         for i, row in enumerate(rows):
             if finish[i] is not None:
-                next_ids.append(pad)  # finished rows ride along; their tokens are ignored
+                next_ids.append(pad)  # finished and failed rows ride along; their tokens are ignored
                 continue
-            token = pick_next_token(logits[i], row.params, generators[i])
-            generated[i].append(token)
-            if row.on_token is not None:
-                row.on_token(token)
+            token = choose(i, logits[i], finite[i])
+            if isinstance(token, RowError):
+                errors[i], finish[i] = token, "error"
+                next_ids.append(pad)
+                continue
             if token in stops:
                 finish[i] = "stop"
             elif len(generated[i]) >= row.params.max_new_tokens:
@@ -185,8 +268,8 @@ def generate_batch(
         # Decode: the one token fed back is a generated token.
         logits = forward(step, decode_prompt, decode_generated)
     return [
-        GenerationOutput(g, decode(lm.tokenizer, g, skip_special_tokens=True), f or "length")
-        for g, f in zip(generated, finish, strict=True)
+        GenerationOutput(g, decode(lm.tokenizer, g, skip_special_tokens=True), f or "length", e)
+        for g, f, e in zip(generated, finish, errors, strict=True)
     ]
 
 

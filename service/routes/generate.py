@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
@@ -12,11 +14,13 @@ from transformers import PreTrainedTokenizerBase
 
 from engine.generation import GenerationOutput, GenerationRow
 from engine.prompts import decode
+from ops.errors import classify, to_problem
 from ops.generate import OPERATION as GENERATE
 from schemas.generation import GenerateRequest, GenerateResponse
 from service.deps import CallerDep, StateDep, resident_for
 from service.problems import problem_responses
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["generation"])
 
 SSE_DOC = {"text/event-stream": {"schema": {"type": "string"}, "example": 'event: token\ndata: {"id": 7042, '
@@ -35,7 +39,12 @@ async def generate_text(body: GenerateRequest, state: StateDep, caller: CallerDe
     prepared = GENERATE.prepare(body, at)
     pending = state.batcher.generate(at.model, prepared.rows)
     if not body.stream:
-        outputs = await pending
+        try:
+            outputs = await pending
+        except Exception as exc:  # this request alone failed its batch (the batcher reran the others)
+            if (problem := classify(exc)) is None:
+                raise
+            raise problem from exc
         return Response(GENERATE.respond(prepared, at, outputs).model_dump_json(), media_type="application/json")
     return StreamingResponse(stream_events(at.lm.tokenizer, pending, prepared.rows[0],
                                            lambda outputs: GENERATE.respond(prepared, at, outputs)),
@@ -61,10 +70,17 @@ async def stream_events(
     while (token := await tokens.get()) is not None:
         yield f"event: token\ndata: {json.dumps({'id': token, 'text': decode(tokenizer, [token])})}\n\n"
     try:
-        outputs = task.result()
-    except Exception as exc:  # the batch failed: tell the client in-band, the status line is long gone
-        problem = {"type": "urn:interp:problem:internal-error", "title": "Internal error", "status": 500,
-                   "detail": f"{type(exc).__name__}: generation failed"}
-        yield f"event: error\ndata: {json.dumps(problem)}\n\n"
+        done = respond(task.result()).model_dump_json()
+    except Exception as exc:  # tell the client in-band, with the problem's own status: the status line is long gone
+        yield f"event: error\ndata: {json.dumps(stream_problem(exc))}\n\n"
         return
-    yield f"event: done\ndata: {respond(outputs).model_dump_json()}\n\n"
+    yield f"event: done\ndata: {done}\n\n"
+
+
+def stream_problem(exc: Exception) -> dict[str, Any]:
+    """The problem object a stream's `error` event carries: the request's own problem, or a bug's 500."""
+    if (problem := classify(exc)) is not None:
+        return to_problem(problem, instance="/generate").model_dump(exclude_none=True)
+    log.error("a streamed generation failed", exc_info=exc)
+    return {"type": "urn:interp:problem:internal-error", "title": "Internal error", "status": 500,
+            "detail": f"{type(exc).__name__}: generation failed", "instance": "/generate"}
