@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from schemas.fields import FLOAT32_MAX, AllowSpecialTokens, FiniteFloat, Request, Seed
 from schemas.names import NAME_PATTERN, REF_PATTERN
@@ -49,9 +49,16 @@ class SteeringSpec(Request):
             raise ValueError("give exactly one of `vector` or `values`")
         if self.values is not None and self.layers is None:
             raise ValueError("an inline vector needs `layers`")
-        if self.values is not None and abs(self.alpha) * max(abs(v) for v in self.values) > FLOAT32_MAX:
-            raise ValueError("`alpha` times the largest inline value exceeds float32 (3.4e38)")
         return self
+
+    @field_validator("alpha")
+    @classmethod
+    def _scaled_within_float32(cls, alpha: float, info: ValidationInfo) -> float:
+        # A field validator, so the problem names `alpha` (the values are validated before it).
+        values = info.data.get("values")
+        if values and abs(alpha) * max(abs(v) for v in values) > FLOAT32_MAX:
+            raise ValueError("`alpha` times the largest inline value exceeds float32 (3.4e38)")
+        return alpha
 
 
 class GenerateRequest(PromptOrChat):

@@ -100,7 +100,7 @@ def test_an_inline_steering_value_beyond_float32_is_refused(client: TestClient) 
     assert_problem(client.post("/generate", json=body), 422, "steering.0.values.3")
     values[3] = 1e36  # within float32, but not a thousand times over
     body = {"prompt": "Hi", "max_new_tokens": 1, "steering": [{"values": values, "layers": [0], "alpha": 1000}]}
-    assert_problem(client.post("/generate", json=body), 422, "steering.0")
+    assert_problem(client.post("/generate", json=body), 422, "steering.0.alpha")
 
 
 @pytest.mark.parametrize(("path", "body", "field"), [
