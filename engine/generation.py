@@ -15,10 +15,16 @@ itself, where one row's bad logits or bad seed used to raise for the whole batch
 generator cannot be seeded, whose logits are not finite, whose sampling fails or whose ``on_token``
 raises ends alone with a `RowError`; the others go on and produce exactly the tokens they would
 produce alone.
+
+A decode step synchronises with the device once: every row's finiteness and greedy token come
+back in one transfer (`engine.sampling.scan_logits`); only sampling rows are drawn one by one,
+each from its own generator. The prompt pass computes the last position's logits only, and one
+pass plan serves every decode step.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -30,23 +36,7 @@ from engine.loading import LoadedModel
 from engine.pass_plan import PassPlan, Steering, SteeringTable, VariantTable
 from engine.prompts import decode
 from engine.runtime import InterventionRuntime
-
-
-@dataclass(frozen=True)
-class SamplingParams:
-    """How to pick the next token.
-
-    Attributes:
-        max_new_tokens: upper bound on generated tokens.
-        temperature: 0 means greedy (argmax); otherwise logits are divided by it.
-        top_p: nucleus sampling mass, 1.0 keeps the whole distribution.
-        seed: seeds this request's own generator; None draws a fresh one.
-    """
-
-    max_new_tokens: int = 32
-    temperature: float = 0.0
-    top_p: float = 1.0
-    seed: int | None = None
+from engine.sampling import SamplingParams, pick_next_token, scan_logits
 
 
 @dataclass
@@ -110,28 +100,10 @@ class GenerationOutput:
     error: RowError | None = None
 
 
-def pick_next_token(logits: torch.Tensor, params: SamplingParams, generator: torch.Generator | None) -> int:
-    """Choose the next token from logits ``[vocab]`` (finite: `generate_batch` checks them first).
-
-    Raises:
-        ValueError: the sampling distribution is not finite (finite logits over a tiny temperature
-            overflow); checked here because ``torch.multinomial`` on such probabilities raises on the
-            CPU and may trip a device-side assert, which ends the whole process, on a GPU.
-    """
-    if params.temperature <= 0.0:
-        return int(torch.argmax(logits).item())
-    probs = torch.softmax(logits.float() / params.temperature, dim=-1)
-    if not bool(torch.isfinite(probs).all()):
-        raise ValueError(f"the logits divided by temperature {params.temperature:g} overflow float32, so the "
-                         "sampling distribution is not finite")
-    if params.top_p < 1.0:
-        sorted_probs, order = torch.sort(probs, descending=True)
-        # Keep the smallest prefix whose mass reaches top_p (always at least one token).
-        keep = torch.cumsum(sorted_probs, dim=-1) - sorted_probs < params.top_p
-        sorted_probs = torch.where(keep, sorted_probs, torch.zeros_like(sorted_probs))
-        choice = torch.multinomial(sorted_probs / sorted_probs.sum(), 1, generator=generator)
-        return int(order[choice].item())
-    return int(torch.multinomial(probs, 1, generator=generator).item())
+def _last_only(lm: LoadedModel) -> dict[str, int]:
+    """``logits_to_keep=1`` where the model takes it: the prompt pass needs the last position's logits only
+    (``[batch, prompt, vocab]`` of them cost a vocabulary-sized matmul per prompt token)."""
+    return {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(lm.model.forward).parameters else {}
 
 
 def stop_token_ids(lm: LoadedModel) -> set[int]:
@@ -184,8 +156,10 @@ def generate_batch(
             cannot be formed; the batcher reruns its requests one by one to find whose it is).
     """
     device, n = lm.device, len(rows)
-    table = SteeringTable.build([r.steering for r in rows], hidden=lm.hidden_size, dtype=lm.dtype, device=device)
-    variants = VariantTable.build([r.variant for r in rows], device=device)
+    place = runtime.place if runtime is not None else None
+    table = SteeringTable.build([r.steering for r in rows], hidden=lm.hidden_size, dtype=lm.dtype, device=device,
+                                place=place)
+    variants = VariantTable.build([r.variant for r in rows], device=device, place=place)
     plain = table.empty and variants.empty
     if not plain and runtime is None:
         raise ValueError("steering and variants need the model's intervention runtime")
@@ -209,26 +183,30 @@ def generate_batch(
             errors[i], finish[i], made = made, "error", None
         generators.append(made)
     out_past: object | None = None
+    last_only = _last_only(lm)
 
-    def forward(step_ids: torch.Tensor, prompt_mask: torch.Tensor, generated_mask: torch.Tensor) -> torch.Tensor:
+    def plan_of(prompt_mask: torch.Tensor, generated_mask: torch.Tensor) -> PassPlan | None:
+        return None if plain else PassPlan(table, prompt_mask, generated_mask, variants)
+
+    def forward(step_ids: torch.Tensor, plan: PassPlan | None) -> torch.Tensor:
         nonlocal out_past
-        kwargs = {"attention_mask": mask, "position_ids": positions, "use_cache": True, "past_key_values": out_past}
-        if plain or runtime is None:
+        kwargs = {"attention_mask": mask, "position_ids": positions, "use_cache": True, "past_key_values": out_past,
+                  **last_only}
+        if plan is None or runtime is None:
             out = lm.model(input_ids=step_ids, **kwargs)
         else:
-            plan = PassPlan(steering=table, prompt_mask=prompt_mask, generated_mask=generated_mask, variants=variants)
             with runtime.active(plan):
                 out = lm.model(input_ids=step_ids, **kwargs)
         out_past = out.past_key_values
         return out.logits[:, -1]
 
-    def choose(i: int, row_logits: torch.Tensor, finite: bool) -> int | RowError:
+    def choose(i: int, row_logits: torch.Tensor, finite: bool, greedy: int) -> int | RowError:
         """Row ``i``'s next token, delivered to its ``on_token``; or why the row ends here."""
-        step = len(generated[i])
+        step, params = len(generated[i]), rows[i].params
         if not finite:
             return _not_finite(row_logits, step)
         try:
-            token = pick_next_token(row_logits, rows[i].params, generators[i])
+            token = greedy if params.temperature <= 0.0 else pick_next_token(row_logits, params, generators[i])
         except (RuntimeError, ValueError) as exc:
             return RowError("sampling", step, f"sampling failed at step {step}: {exc}")
         generated[i].append(token)
@@ -240,17 +218,18 @@ def generate_batch(
         return token
 
     # Prefill: every non-pad token is a prompt token.
-    logits = forward(ids, mask.bool(), torch.zeros_like(mask, dtype=torch.bool))
-    decode_prompt = torch.zeros((n, 1), dtype=torch.bool, device=device)
-    decode_generated = torch.ones((n, 1), dtype=torch.bool, device=device)
+    logits = forward(ids, plan_of(mask.bool(), torch.zeros_like(mask, dtype=torch.bool)))
+    # Decode: the one token fed back is a generated token (one plan for every step).
+    decode_plan = plan_of(torch.zeros((n, 1), dtype=torch.bool, device=device),
+                          torch.ones((n, 1), dtype=torch.bool, device=device))
     while True:
-        finite = torch.isfinite(logits).all(dim=-1).tolist()  # one check (and one sync) for every row
+        finite, greedy = scan_logits(logits)
         next_ids = []
         for i, row in enumerate(rows):
             if finish[i] is not None:
                 next_ids.append(pad)  # finished and failed rows ride along; their tokens are ignored
                 continue
-            token = choose(i, logits[i], finite[i])
+            token = choose(i, logits[i], finite[i], greedy[i])
             if isinstance(token, RowError):
                 errors[i], finish[i] = token, "error"
                 next_ids.append(pad)
@@ -265,8 +244,7 @@ def generate_batch(
         step = torch.tensor(next_ids, device=device)[:, None]
         mask = torch.cat([mask, torch.ones((n, 1), dtype=mask.dtype, device=device)], dim=1)
         positions = positions[:, -1:] + 1
-        # Decode: the one token fed back is a generated token.
-        logits = forward(step, decode_prompt, decode_generated)
+        logits = forward(step, decode_plan)
     return [
         GenerationOutput(g, decode(lm.tokenizer, g, skip_special_tokens=True), f or "length", e)
         for g, f, e in zip(generated, finish, errors, strict=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import torch
+from torch import nn
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from engine.adapters import ArchitectureAdapter, adapter_for
@@ -52,7 +53,8 @@ class LoadedModel:
 
     @property
     def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        """Where inputs go: the input embedding's device (the first of several on a split model)."""
+        return module_device(self.adapter.embedding(self.model))
 
     @property
     def dtype(self) -> torch.dtype:
@@ -84,6 +86,38 @@ class LoadedModel:
         return None
 
 
+def module_device(module: nn.Module) -> torch.device:
+    """The device ``module`` computes on: accelerate's execution device when it dispatched the module
+    (its weights may be offloaded elsewhere), else that of its first parameter or buffer."""
+    execution = getattr(getattr(module, "_hf_hook", None), "execution_device", None)
+    if execution is not None:
+        return torch.device(execution)
+    for tensor in (*module.parameters(), *module.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+#: On a GPU, one pass's working memory (IG's saved activations, a trace pass's rows) may take this
+#: share of the free device memory, up to `DEVICE_BUDGET_MAX_BYTES`: the CPU budgets are sized for a
+#: 24 GiB machine, and on a GPU a pass of a few rows is bound by launches, not arithmetic.
+DEVICE_BUDGET_SHARE = 0.25
+DEVICE_BUDGET_MAX_BYTES = 8 * 2**30
+
+
+#: A model split over several GPUs keeps this share of each for its weights; the rest is for
+#: activations, KV caches and an IG job's float32 copy of the weights on that GPU.
+SPLIT_WEIGHT_SHARE = 0.8
+
+
+def work_budget(lm: LoadedModel, cpu_bytes: int) -> int:
+    """Bytes one pass's working memory may take: ``cpu_bytes`` on the CPU, more on a GPU with room."""
+    device = lm.device
+    if device.type != "cuda":
+        return cpu_bytes
+    free, _ = torch.cuda.mem_get_info(device)
+    return max(cpu_bytes, min(DEVICE_BUDGET_MAX_BYTES, int(free * DEVICE_BUDGET_SHARE)))
+
+
 def resolve_device(device: str) -> torch.device:
     """Turn ``auto``/``cpu``/``cuda[:n]`` into a device, refusing CUDA when there is none."""
     if device == "auto":
@@ -92,6 +126,22 @@ def resolve_device(device: str) -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ModelLoadError(f"device {device!r} was requested but CUDA is not available")
     return resolved
+
+
+def split_map(device: str) -> dict[str, Any] | None:
+    """``from_pretrained`` arguments that place a model over several GPUs, or None for one device.
+
+    Only ``auto`` with two or more GPUs visible: accelerate's ``sequential`` map fills the first GPU
+    (up to `SPLIT_WEIGHT_SHARE` of its memory) with the embedding and the first blocks, then the
+    next, so a model that fits on one GPU stays on it, and a larger one runs its blocks on as few
+    GPUs as it needs. Nothing is offloaded to the CPU or disk: a model that does not fit is refused.
+    An explicit ``cuda`` or ``cuda:N`` always means one GPU.
+    """
+    if device != "auto" or not torch.cuda.is_available() or torch.cuda.device_count() < 2:
+        return None
+    budget = {index: int(torch.cuda.get_device_properties(index).total_memory * SPLIT_WEIGHT_SHARE)
+              for index in range(torch.cuda.device_count())}
+    return {"device_map": "sequential", "max_memory": budget}
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
@@ -148,14 +198,16 @@ def load_model(name: str, source: str, *, device: str, dtype: str, path: str | P
         name: the name clients will use.
         source: what the deployment configures: a directory, a Hugging Face id already in the local
             cache, or ``builtin:...``; kept as the model's identity (`LoadedModel.source`).
-        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``; ``auto`` with several GPUs visible places
+            the model with `split_map` (on the first GPU when it fits there, else across them).
         dtype: ``auto``, ``float32``, ``float16`` or ``bfloat16``.
         path: where the weights are read from (a directory or a cached hub id); ``source`` itself
             when None, which a ``builtin:`` source cannot be (its GGUF is converted into a directory
             first: `store.model_cache.ModelCache.locate`).
 
     Raises:
-        ModelLoadError: the source cannot be read offline, or the device does not exist.
+        ModelLoadError: the source cannot be read offline, the device does not exist, or the model does
+            not fit on the GPUs it may be split across.
     """
     if path is None:
         if source.startswith(BUILTIN_PREFIX):
@@ -163,17 +215,26 @@ def load_model(name: str, source: str, *, device: str, dtype: str, path: str | P
         path = source
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
+    split = split_map(device)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         # Weights from safetensors only: a pickled checkpoint could run code when loaded.
         model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(
-            path, dtype=torch_dtype, local_files_only=True, use_safetensors=True
+            path, dtype=torch_dtype, local_files_only=True, use_safetensors=True, **(split or {})
         )
     except OSError as exc:
         raise ModelLoadError(
             f"cannot load model {name!r} from {source!r} without network access: {exc}"
         ) from exc
-    model = cast(PreTrainedModel, cast(Any, model).to(torch_device))
+    except ValueError as exc:
+        if split is None:
+            raise
+        raise ModelLoadError(f"model {name!r} does not fit in {SPLIT_WEIGHT_SHARE:.0%} of the memory of the "
+                             f"{len(split['max_memory'])} GPUs it may be split across: {exc}") from exc
+    if split is None:
+        model = cast(PreTrainedModel, cast(Any, model).to(torch_device))
+    else:
+        log.info("model %s placed by accelerate: %s", name, getattr(model, "hf_device_map", None))
     model.eval()
     # Inference only: attribution needs gradients with respect to inputs, never parameters.
     model.requires_grad_(False)

@@ -3,20 +3,28 @@
 A `PassPlan` carries a `SteeringTable` (per layer and position kind, each row's summed steering) and
 a `VariantTable` (per site, each row's variant components, in its variant's order). The runtime's
 hooks (`engine.runtime`) apply the plan that is active; the tables are built once per batch.
+
+On a model split over several devices (``device_map``), each block computes on its own device; a
+`Place` says which, and the tables put each site's tensors there when they are built. Without one
+they live on one device and are moved (per pass) to where a site computes, which is correct but
+slower.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 import torch
 
-from engine.components import Component
+from engine.components import Component, LowRankDelta, block_site
+from engine.delta_stack import DeltaStack, stackable
 
 Positions = Literal["all", "prompt", "generated"]
 POSITION_KINDS: tuple[Positions, ...] = ("all", "prompt", "generated")
+#: The device a site (``block.<l>``, ``module.<name>``) computes on (`engine.runtime.InterventionRuntime.place`).
+Place = Callable[[str], torch.device]
 
 
 @dataclass(frozen=True)
@@ -48,12 +56,17 @@ class SteeringTable:
 
     @classmethod
     def build(
-        cls, rows: list[list[Steering]], *, hidden: int, dtype: torch.dtype, device: torch.device
+        cls, rows: list[list[Steering]], *, hidden: int, dtype: torch.dtype, device: torch.device,
+        place: Place | None = None,
     ) -> SteeringTable:
         """Sum each row's steering entries by (layer, position kind).
 
         Args:
             rows: per batch row, its steering entries (empty: unsteered).
+            hidden: the model's hidden size.
+            dtype: the model's dtype (the sums are made in float32 and cast to it).
+            device: where the additions live when ``place`` is None.
+            place: where each block computes (a split model): each layer's additions go there.
         """
         additions: dict[int, dict[Positions, torch.Tensor]] = {}
         for row, entries in enumerate(rows):
@@ -61,9 +74,10 @@ class SteeringTable:
                 if entry.vector.shape != (hidden,):
                     raise ValueError(f"a steering vector has shape {tuple(entry.vector.shape)}; expected ({hidden},)")
                 per_kind = additions.setdefault(entry.layer, {})
+                at = place(block_site(entry.layer)) if place is not None else device
                 if entry.positions not in per_kind:
-                    per_kind[entry.positions] = torch.zeros(len(rows), hidden, dtype=torch.float32, device=device)
-                per_kind[entry.positions][row] += entry.alpha * entry.vector.to(device=device, dtype=torch.float32)
+                    per_kind[entry.positions] = torch.zeros(len(rows), hidden, dtype=torch.float32, device=at)
+                per_kind[entry.positions][row] += entry.alpha * entry.vector.to(device=at, dtype=torch.float32)
         # Sum in float32, apply in the model's dtype.
         cast = {layer: {k: v.to(dtype) for k, v in kinds.items()} for layer, kinds in additions.items()}
         return cls(additions=cast)
@@ -73,8 +87,14 @@ class SteeringTable:
         return not self.additions
 
 
-#: One stage of a site: (component, rows it applies to as a ``[k]`` index tensor, or None for every row).
-Stage = list[tuple[Component, torch.Tensor | None]]
+class Applier(Protocol):
+    """What a stage applies: a component, or several rows' small deltas at once (`DeltaStack`)."""
+
+    def apply(self, output: torch.Tensor, module_input: torch.Tensor | None) -> torch.Tensor: ...
+
+
+#: One stage of a site: (what applies, rows it applies to as a ``[k]`` index tensor, or None for every row).
+Stage = list[tuple[Applier, torch.Tensor | None]]
 
 
 @dataclass(frozen=True)
@@ -82,22 +102,28 @@ class VariantTable:
     """Per site, which variant components apply to which rows, in each row's own order.
 
     Stage ``k`` of a site holds the ``k``-th component that each row has there; rows that share a
-    component object share one application. A row without components at a site is left exactly
-    as it was (its values are not even copied through a computation).
+    component object share one application, except small weight deltas, which are stacked per row
+    into one `DeltaStack` per stage (one application for every row that has one). A row without
+    components at a site is left exactly as it was (its values are not even copied through a
+    computation).
 
     Attributes:
         sites: site -> stages.
+        components: every distinct component of the table (what the runtime checks before a pass).
     """
 
     sites: dict[str, list[Stage]] = field(default_factory=dict)
+    components: tuple[Component, ...] = ()
 
     @classmethod
-    def build(cls, rows: Sequence[Sequence[Component]], *, device: torch.device) -> VariantTable:
+    def build(cls, rows: Sequence[Sequence[Component]], *, device: torch.device,
+              place: Place | None = None) -> VariantTable:
         """Group each row's components (its variant's ordered list) by site.
 
         Args:
             rows: per batch row, its components (empty: the base model).
-            device: where the row indices live (the model's device).
+            device: where the row indices (and stacked deltas) live when ``place`` is None.
+            place: where each site computes (a split model): its indices and stacked deltas go there.
         """
         sites: dict[str, list[dict[int, tuple[Component, list[int]]]]] = {}
         for row, components in enumerate(rows):
@@ -110,11 +136,12 @@ class VariantTable:
                     stages.append({})
                 stages[stage].setdefault(id(component), (component, []))[1].append(row)
         n = len(rows)
-        return cls({
-            site: [[(c, None if len(r) == n else torch.tensor(r, device=device)) for c, r in stage.values()]
-                   for stage in stages]
-            for site, stages in sites.items()
-        })
+        table: dict[str, list[Stage]] = {}
+        for site, stages in sites.items():
+            at = place(site) if place is not None else device
+            table[site] = [_stage(list(stage.values()), n, at) for stage in stages]
+        distinct = {id(c): c for components in rows for c in components}
+        return cls(table, tuple(distinct.values()))
 
     @classmethod
     def uniform(cls, components: Sequence[Component]) -> VariantTable:
@@ -122,7 +149,7 @@ class VariantTable:
         sites: dict[str, list[Stage]] = {}
         for component in components:
             sites.setdefault(component.site, []).append([(component, None)])
-        return cls(sites)
+        return cls(sites, tuple(components))
 
     @property
     def empty(self) -> bool:
@@ -135,9 +162,24 @@ class VariantTable:
                 if rows is None:
                     output = component.apply(output, module_input)
                 else:
+                    rows = rows if rows.device == output.device else rows.to(output.device)
                     part = component.apply(output[rows], None if module_input is None else module_input[rows])
                     output = output.index_copy(0, rows, part)  # out of place: autograd and inference tensors
         return output
+
+
+def _stage(entries: list[tuple[Component, list[int]]], n: int, device: torch.device) -> Stage:
+    """One stage's appliers, on ``device``: its small deltas stacked into one, other components as they are."""
+
+    def index(rows: list[int]) -> torch.Tensor | None:
+        return None if len(rows) == n else torch.tensor(sorted(rows), device=device)
+
+    stage: Stage = [(c.to(device), index(rows)) for c, rows in entries if not stackable(c)]
+    owner: dict[int, LowRankDelta] = {row: c for c, rows in entries if stackable(c) for row in rows}
+    if owner:
+        order = sorted(owner)
+        stage.append((DeltaStack([owner[row] for row in order], device), index(order)))
+    return stage
 
 
 @dataclass(frozen=True)
@@ -156,6 +198,9 @@ class PassPlan:
     generated_mask: torch.Tensor
     variants: VariantTable = field(default_factory=VariantTable)
     masks: dict[Positions, torch.Tensor] = field(init=False, default_factory=dict)
+    # Each mask as the hooks use it: on a block's device, in the stream's dtype (made once per pass plan).
+    _cast: dict[tuple[Positions, torch.device, torch.dtype], torch.Tensor] = field(
+        init=False, default_factory=dict, repr=False)
 
     @classmethod
     def of_variant(cls, components: Sequence[Component]) -> PassPlan:
@@ -173,6 +218,10 @@ class PassPlan:
         if not kinds:
             return hidden
         for kind, addition in kinds.items():
-            mask = self.masks[kind].to(hidden.dtype)
+            key = (kind, hidden.device, hidden.dtype)
+            if (mask := self._cast.get(key)) is None:
+                mask = self._cast[key] = self.masks[kind].to(device=hidden.device, dtype=hidden.dtype)
+            if addition.device != hidden.device:  # a split model whose table was built without a `Place`
+                addition = addition.to(hidden.device)
             hidden = hidden + mask[:, :, None] * addition[:, None, :]
         return hidden

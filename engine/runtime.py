@@ -15,11 +15,16 @@ output projection, where ROME and MEMIT write). The runtime hooks (through `engi
 ``plan.variants.apply("module.<name>", output, input)``, so an edited variant is served without a
 copy of the base weights. Within one block output the variant's components apply first and
 steering after: the variant is the model, steering acts on it.
+
+On a model split over several devices (``device_map``: blocks on different GPUs), each hook runs
+on its block's device; `InterventionRuntime.place` names it per site, and the batch's tables are
+built with it (`engine.pass_plan.Place`), so a pass moves no steering or variant tensor.
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
@@ -29,9 +34,9 @@ from torch import nn
 from engine.adapters import linear_dims
 from engine.components import Component, LowRankDelta, block_site
 from engine.hooks import Intercept, intercept
-from engine.loading import LoadedModel
-from engine.pass_plan import PassPlan
-from engine.sites import Site, component_site, mlp_out_names
+from engine.loading import LoadedModel, module_device
+from engine.pass_plan import PassPlan, VariantTable
+from engine.sites import Site, component_site, locate, mlp_out_names
 
 
 class InterventionRuntime:
@@ -50,6 +55,13 @@ class InterventionRuntime:
         self._modules = editable_modules(lm)
         # Variant sites are stored as strings (``block.<l>``, ``module.<name>``): the hooked sites by that name.
         self._sites = {component_site(lm, site): site for site in served_sites(lm)}
+        self._devices = {name: module_device(locate(lm, site)[0]) for name, site in self._sites.items()}
+        # The variant table checked last: a generation's passes share one, checked at its first pass.
+        self._checked: weakref.ref[VariantTable] | None = None
+
+    def place(self, site: str) -> torch.device:
+        """The device ``site`` (``block.<l>``, ``module.<name>``) computes on: the model's own for one device."""
+        return self._devices.get(site) or self.lm.device
 
     def check_sites(self, sites: Iterable[str]) -> None:
         """Refuse sites this runtime has no hook for, rather than silently not applying their components.
@@ -105,7 +117,10 @@ class InterventionRuntime:
             ValueError: the plan has variant components at a site no hook serves.
             RuntimeError: another pass is in flight on this model.
         """
-        self.check_components(c for stages in plan.variants.sites.values() for stage in stages for c, _ in stage)
+        checked = self._checked() if self._checked is not None else None
+        if plan.variants is not checked:
+            self.check_components(plan.variants.components)
+            self._checked = weakref.ref(plan.variants)
         if not self._pass_lock.acquire(blocking=False):
             raise RuntimeError("another forward pass is in flight on this model")
         try:

@@ -35,9 +35,10 @@ import torch
 
 from engine.attribution.compute_weights import ComputeWeights
 from engine.attribution.inputs import Objective, target_objective
-from engine.loading import LoadedModel
+from engine.loading import LoadedModel, work_budget
 
-#: Activation memory one chunk may take when the caller does not fix the batch size.
+#: Activation memory one chunk may take when the caller does not fix the batch size (on the CPU;
+#: more on a GPU with free memory: `engine.loading.work_budget`).
 ACTIVATION_BUDGET_BYTES = 256 * 2**20
 #: No automatic chunk is larger than this: larger ones gain little throughput and report progress rarely.
 MAX_AUTO_BATCH = 64
@@ -108,7 +109,7 @@ class IntegrationPath:
                           torch.stack(contributions, dim=1).double().cpu())
 
 
-def auto_batch_size(lm: LoadedModel, seq_len: int, n_targets: int, budget_bytes: int = ACTIVATION_BUDGET_BYTES,
+def auto_batch_size(lm: LoadedModel, seq_len: int, n_targets: int, budget_bytes: int | None = None,
                     compute_dtype: torch.dtype | None = None) -> int:
     """Alphas per chunk so that one chunk's saved activations stay near ``budget_bytes``.
 
@@ -117,8 +118,11 @@ def auto_batch_size(lm: LoadedModel, seq_len: int, n_targets: int, budget_bytes:
     plus the float32 logits, log-softmax and their gradient at the target positions. Measured on
     SmolLM2-135M (float32, CPU): 69 MiB of peak memory per row at 60 positions, estimated 70 MiB;
     18 MiB at 20 positions, estimated 23 MiB. Under the default 256 MiB that is 3 alphas per chunk
-    at 60 positions and 11 at 20.
+    at 60 positions and 11 at 20. On a GPU the default budget is larger (`engine.loading.work_budget`):
+    there a chunk of a few alphas is bound by kernel launches, and 50 steps fit in one chunk.
     """
+    if budget_bytes is None:
+        budget_bytes = work_budget(lm, ACTIVATION_BUDGET_BYTES)
     config = lm.model.config
     n_heads = int(getattr(config, "num_attention_heads", getattr(config, "n_head", 1)) or 1)
     vocab = lm.adapter.embedding(lm.model).num_embeddings

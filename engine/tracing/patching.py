@@ -30,7 +30,7 @@ import torch
 from transformers import DynamicCache
 
 from engine.hooks import Rewrite, last_logits, patch
-from engine.loading import LoadedModel
+from engine.loading import LoadedModel, work_budget
 from engine.sites import Site, SiteKind
 
 #: The site kinds a restoration writes (`engine.sites`): the residual stream, and what attention and
@@ -44,7 +44,8 @@ ChunkCallback = Callable[[int, int], None]
 #: Reduces last-position logits ``[rows, vocab]`` to what the caller keeps per row, ``[rows, ...]``.
 Reducer = Callable[[torch.Tensor], torch.Tensor]
 
-#: Memory for one pass's activations and KV cache when no row count is given.
+#: Memory for one pass's activations and KV cache when no row count is given (on the CPU; more on a
+#: GPU with free memory: `engine.loading.work_budget`).
 ROWS_BUDGET_BYTES = 512 * 2**20
 MAX_AUTO_ROWS = 1024
 
@@ -138,8 +139,10 @@ def run_corrupted(lm: LoadedModel, embeds: torch.Tensor, first_difference: int) 
                         first_difference=first_difference)
 
 
-def auto_rows(lm: LoadedModel, corrupted: CorruptedRun, budget_bytes: int = ROWS_BUDGET_BYTES) -> int:
+def auto_rows(lm: LoadedModel, corrupted: CorruptedRun, budget_bytes: int | None = None) -> int:
     """Rows per pass that keep the KV cache and the widest activations within ``budget_bytes``."""
+    if budget_bytes is None:
+        budget_bytes = work_budget(lm, ROWS_BUDGET_BYTES)
     _, seq, hidden = corrupted.embeds.shape
     kv = corrupted.keys[0].shape[1] * corrupted.keys[0].shape[3]
     per_row = seq * lm.dtype.itemsize * (2 * len(corrupted.keys) * kv + 16 * hidden)
@@ -218,21 +221,20 @@ def _run_pass(lm: LoadedModel, clean: CleanRun, corrupted: CorruptedRun, cells: 
         alive = sum(1 for p in spawn if p < j)
         return (samples if j <= last_spawn else 0), alive
 
-    def rows_of(cell: int, j: int) -> torch.Tensor:
-        offset, _ = layout(j)
-        return offset + cell * samples + sample_ids
-
     def writer(kind: Kind, j: int, cell_ids: list[int], rows_at: int) -> tuple[torch.Tensor, ...]:
-        # Every (row, position) entry this site overwrites, and the clean values for them.
-        rows, positions, values = [], [], []
+        # Every (row, position) entry this site overwrites, and the clean values for them. The indices
+        # are counted here and sent in one transfer (a tensor per cell was a copy per cell and layer).
+        offset, _ = layout(rows_at)
+        rows, positions, tokens = [], [], []
         for i in cell_ids:
             # Tokens before ``start`` lie before the first difference: restoring them changes nothing.
-            tokens = torch.tensor([t for t in cells[i].tokens if t >= start], device=device)
-            r = rows_of(i, rows_at)
-            rows.append(r.repeat_interleave(len(tokens)))
-            positions.append((tokens - start).repeat(samples))
-            values.append(clean.activations[kind][j, tokens].repeat(samples, 1))
-        return torch.cat(rows), torch.cat(positions), torch.cat(values)
+            kept = [t for t in cells[i].tokens if t >= start]
+            for sample in range(samples):
+                rows += [offset + i * samples + sample] * len(kept)
+                positions += [t - start for t in kept]
+                tokens += kept
+        index = torch.tensor([rows, positions, tokens]).to(device)
+        return index[0], index[1], clean.activations[kind][j].index_select(0, index[2])
 
     hooks: dict[Site, Rewrite] = {}
     for j in range(n_layers):
